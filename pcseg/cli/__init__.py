@@ -1,0 +1,1 @@
+"""The ``pcseg`` command line: one module per subcommand (``add_arguments`` + ``run``)."""
