@@ -1,0 +1,2 @@
+"""Point-cloud data: raw readers, the prepared scene format, weak labels, voxelisation, augmentation,
+two-view sampling and batch collation. Knows nothing of networks."""
