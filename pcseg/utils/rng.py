@@ -37,7 +37,7 @@ def torch_generator(seed: int, *keys: int | str, device: str = "cpu"):
     import torch
 
     g = torch.Generator(device=device)
-    g.manual_seed(int(np.random.SeedSequence(_key((seed, *keys))).generate_state(1, np.uint64)[0] >> 1))
+    g.manual_seed(int(np.random.SeedSequence(_key((seed, *keys))).generate_state(1, np.uint64)[0]) >> 1)
     return g
 
 
