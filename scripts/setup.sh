@@ -70,7 +70,12 @@ fi
 step "virtual environment at $VENV"
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV" || die "python3 -m venv failed (need Python >= 3.10 with venv)"
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS")
+PIP=(pip_install)
+# pip prints one warning per missing local index folder on this kind of machine: keep the log readable.
+pip_install() {
+  "$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 "$PY" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' || die "Python >= 3.10 required"
 
 step "torch 2.14.1 + torchvision 0.29.1"
@@ -110,7 +115,7 @@ build_me() {  # $1 = cpu|cuda ; writes the wheel into $2
   curl -fsSL "$ME_SDIST_URL" -o "$src/me.tar.gz" || die "could not download $ME_SDIST_URL"
   echo "$ME_SDIST_SHA256  $src/me.tar.gz" | sha256sum -c --quiet - || die "MinkowskiEngine sdist checksum mismatch"
   tar xzf "$src/me.tar.gz" -C "$src"
-  "${PIP[@]}" "setuptools<70" wheel ninja || die "could not install the build tools"
+  "${PIP[@]}" wheel ninja || die "could not install the build tools"
   local flags=(--blas=openblas)
   [[ "$flavour" == cpu ]] && flags+=(--cpu_only) || flags+=(--force_cuda)
   # setup.py runs "rm -rf build" and "pip uninstall MinkowskiEngine" on import: run it in its own dir.
