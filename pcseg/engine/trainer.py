@@ -110,8 +110,13 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
     method.setup(model)
     method.to(device)
     if dist.enabled:
-        if cfg.trainer.get("sync_bn") and device.type == "cuda":
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if cfg.trainer.get("sync_bn"):
+            if device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:  # torch's SyncBatchNorm refuses CPU tensors
+                from pcseg.engine.sync_bn import convert_to_distributed_bn
+
+                model = convert_to_distributed_bn(model)
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
         )
@@ -154,6 +159,9 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
             "class_names": class_names, "feature_mode": feature_mode,
         })
 
+    def count_reducer(n: int) -> int:
+        return int(distm.all_reduce_sum(torch.tensor([n], dtype=torch.int64, device=device)).item())
+
     last_eval: dict[str, float] = {}
     progress = bool(cfg.trainer.progress) and dist.is_main
     every_iters = int(cfg.trainer.get("checkpoint_every_iters") or 0)
@@ -164,20 +172,25 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
         bar = _progress(train_loader, progress, f"epoch {epoch + 1}/{epochs}", iters_per_epoch, batch_in_epoch)
         for batch in bar:
             ctx = StepContext(iteration=iteration, epoch=epoch, max_iterations=max_iterations,
-                              iters_per_epoch=iters_per_epoch, seed=int(cfg.seed), backend=cfg.backend, device=device)
+                              iters_per_epoch=iters_per_epoch, seed=int(cfg.seed), backend=cfg.backend, device=device,
+                              world_size=dist.world_size, count_reducer=count_reducer)
             lr = lr_at(iteration, max_iterations, lr0, cfg.optim.schedule)
             set_lr(optimizer, lr)
             batch = move_batch(batch, device)
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 result = method.training_step(model, batch, ctx)
-            if result.loss is None:
+            loss = result.loss
+            if dist.enabled and count_reducer(int(loss is not None)) > 0 and loss is None:
+                # Another process has a loss: this one must still join DDP's gradient all-reduce.
+                loss = sum((p * 0.0).sum() for p in model.parameters())
+            if loss is None:
                 skipped += 1  # nothing to learn from (e.g. no labelled voxel survived): no NaN, no step
             else:
-                if not torch.isfinite(result.loss):
-                    raise PcsegError(f"the loss became {float(result.loss)} at step {iteration} (lr {lr:.3g}); "
+                if not torch.isfinite(loss):
+                    raise PcsegError(f"the loss became {float(loss)} at step {iteration} (lr {lr:.3g}); "
                                      f"lower optim.lr or check the data")
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(result.loss).backward()
+                scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 method.after_optimizer_step(unwrap(model), ctx)

@@ -25,6 +25,9 @@ class StepContext:
         seed: the run seed; step randomness is keyed by (seed, iteration) via pcseg.utils.rng.
         backend: sparse backend name for building SparseTensors.
         device: torch device of the model.
+        world_size: number of processes training together (torch.distributed).
+        count_reducer: sums an integer over all processes (identity when not distributed); the engine
+            provides it so losses can be normalised by global counts.
     """
 
     iteration: int
@@ -34,6 +37,12 @@ class StepContext:
     seed: int
     backend: str = "torch"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    world_size: int = 1
+    count_reducer: Callable[[int], int] | None = None
+
+    def global_count(self, n: int) -> int:
+        """``n`` summed over all processes (every process must call this the same number of times)."""
+        return int(self.count_reducer(n)) if self.count_reducer is not None else int(n)
 
     @property
     def epoch_float(self) -> float:
@@ -85,22 +94,34 @@ class Method(nn.Module):
 
 
 def masked_cross_entropy(
-    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, ctx: StepContext | None = None
 ) -> tuple[torch.Tensor | None, int]:
     """Mean cross-entropy over the non-ignored rows, or None if there are none (never NaN).
+
+    With ``ctx`` in a distributed run the mean is over the labelled rows of *all* processes (the sum
+    is divided by global count / world size, and DDP averages gradients over processes), so N
+    processes compute exactly what one process computes with the same global batch. A process whose
+    share has no labelled row then returns a zero loss still connected to ``logits`` (its gradient
+    all-reduce must take part); only when no process has one is the result None.
 
     Args:
         logits: (M, C) scores.
         target: (M,) int64 class ids or ``ignore_index``.
+        ctx: the step context (for the global count); None = this process alone.
 
     Returns:
-        (loss or None, number of rows that contributed).
+        (loss or None, number of local rows that contributed).
     """
     valid = target != ignore_index
     n = int(valid.sum())
-    if n == 0:
+    total = ctx.global_count(n) if ctx is not None else n
+    if total == 0:
         return None, 0
-    return nn.functional.cross_entropy(logits[valid].float(), target[valid]), n
+    if n == 0:
+        return logits.sum() * 0.0, 0
+    world = ctx.world_size if ctx is not None else 1
+    loss_sum = nn.functional.cross_entropy(logits[valid].float(), target[valid], reduction="sum")
+    return loss_sum / (total / world), n
 
 
 def sum_losses(terms: list[torch.Tensor | None]) -> torch.Tensor | None:

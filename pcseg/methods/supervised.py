@@ -27,7 +27,7 @@ class SupervisedMethod(Method):
         for i, view in enumerate(views, start=1):
             x = SparseTensor.from_batch(view["coords"], view["feat"], backend=ctx.backend)
             out = model(x)
-            ce, n = masked_cross_entropy(out["logits"], view["segment"], self.ignore_index)
+            ce, n = masked_cross_entropy(out["logits"], view["segment"], self.ignore_index, ctx)
             terms.append(ce)
             n_total += n
             if ce is not None:
