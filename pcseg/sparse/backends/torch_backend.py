@@ -1,0 +1,262 @@
+"""The ``torch`` backend: kernel maps + gather/matmul in plain PyTorch (CPU and CUDA, no compilation).
+
+Every convolution, forward and backward, is "gather rows through an index table, then one matrix
+product". No output row is ever written by two contributions (no scatter-add, no atomics), so
+results are bitwise reproducible on CPU and CUDA.
+
+Let ``X`` be the input rows, ``W`` the kernel ``(K, C_in, C_out)`` in the canonical offset order
+(:mod:`pcseg.sparse.offsets`), ``G`` the gradient of the output rows, and ``Xp``/``Gp`` the same with a
+zero row appended (index ``N`` of a table means "no voxel there").
+
+- Submanifold 3x3x3, neighbour table ``nbr (N, 27)``:
+  ``Y = Xp[nbr] (N, 27 C_in) @ W (27 C_in, C_out)``. The neighbour relation is symmetric
+  (``nbr[i, k] = j`` iff ``nbr[j, 26 - k] = i``), so ``dX = Gp[nbr] @ W[::-1]^T`` (mirrored offsets) and
+  ``dW = Xp[nbr]^T @ G``.
+- Stride-2 2x2x2 down, child table ``ch (Nc, 8)`` and ``slot = parent * 8 + offset`` per fine row:
+  ``Y = Xp[ch] @ W``; every fine voxel has exactly one parent, so
+  ``dX = (G @ [W_0^T | ... | W_7^T]).view(Nc * 8, C_in)[slot]`` and ``dW = Xp[ch]^T @ G``.
+- Stride-2 2x2x2 transposed (up), the reverse: ``Y = (X @ [W_0 | ... | W_7]).view(Nc * 8, C_out)[slot]``,
+  ``dX = Gp[ch] @ W^T``, ``dW = X^T @ Gp[ch]``.
+
+Large gathers are processed in row chunks so that the im2col buffer stays small
+(``CHUNK_ELEMENTS`` values at a time).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+
+from pcseg.sparse.coordinates import (
+    DENSE_GRID_MAX_CELLS,
+    DownsampleMap,
+    KeyLookup,
+    Packing,
+    downsample_map,
+    submanifold_map,
+)
+
+#: Values per im2col chunk (float32: 16 MiB).
+CHUNK_ELEMENTS = 1 << 22
+
+
+def _pad(x: torch.Tensor) -> torch.Tensor:
+    """Append one zero row (the target of "no neighbour" entries)."""
+    return torch.cat([x, x.new_zeros((1, x.shape[1]))], dim=0)
+
+
+def _chunk_rows(k: int, c: int) -> int:
+    return max(1, CHUNK_ELEMENTS // max(1, k * c))
+
+
+def gather_matmul(src: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``src[index].view(R, K * C) @ weight``, chunked over rows.
+
+    Args:
+        src: (S, C) rows (usually with the zero padding row at the end).
+        index: (R, K) int64 rows of ``src``.
+        weight: (K * C, D).
+
+    Returns:
+        (R, D).
+    """
+    r, k = index.shape
+    c = src.shape[1]
+    out = src.new_empty((r, weight.shape[1]))
+    step = _chunk_rows(k, c)
+    for a in range(0, r, step):
+        b = min(r, a + step)
+        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * c)
+        torch.mm(cols, weight, out=out[a:b])
+    return out
+
+
+def gather_t_matmul(src: torch.Tensor, index: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``src[index].view(R, K * C).T @ other`` -> (K * C, D), chunked over rows (fixed summation order)."""
+    r, k = index.shape
+    c = src.shape[1]
+    acc = src.new_zeros((k * c, other.shape[1]))
+    step = _chunk_rows(k, c)
+    for a in range(0, r, step):
+        b = min(r, a + step)
+        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * c)
+        acc.addmm_(cols.t(), other[a:b])
+    return acc
+
+
+def dense_t_gather_matmul(dense: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``dense.T @ src[index].view(R, K * D)`` -> (C, K * D), chunked over rows."""
+    r, k = index.shape
+    d = src.shape[1]
+    acc = src.new_zeros((dense.shape[1], k * d))
+    step = _chunk_rows(k, d)
+    for a in range(0, r, step):
+        b = min(r, a + step)
+        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * d)
+        acc.addmm_(dense[a:b].t(), cols)
+    return acc
+
+
+class SubmanifoldConvFunction(Function):
+    """3x3x3 submanifold convolution through a neighbour table (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+        k, c_in, c_out = weight.shape
+        ctx.save_for_backward(feats, weight, neighbours)
+        return gather_matmul(_pad(feats), neighbours, weight.reshape(k * c_in, c_out))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        feats, weight, neighbours = ctx.saved_tensors
+        k, c_in, c_out = weight.shape
+        grad_out = grad_out.contiguous()
+        grad_feats = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            mirrored = weight.flip(0).transpose(1, 2).reshape(k * c_out, c_in)
+            grad_feats = gather_matmul(_pad(grad_out), neighbours, mirrored)
+        if ctx.needs_input_grad[1]:
+            grad_weight = gather_t_matmul(_pad(feats), neighbours, grad_out).view(k, c_in, c_out)
+        return grad_feats, grad_weight, None
+
+
+class DownsampleConvFunction(Function):
+    """Stride-2 2x2x2 convolution: fine rows -> coarse rows."""
+
+    @staticmethod
+    def forward(ctx, feats, weight, children, slot):
+        k, c_in, c_out = weight.shape
+        ctx.save_for_backward(feats, weight, children, slot)
+        return gather_matmul(_pad(feats), children, weight.reshape(k * c_in, c_out))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        feats, weight, children, slot = ctx.saved_tensors
+        k, c_in, c_out = weight.shape
+        grad_out = grad_out.contiguous()
+        grad_feats = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            per_slot = grad_out @ weight.permute(2, 0, 1).reshape(c_out, k * c_in)
+            grad_feats = per_slot.view(-1, c_in).index_select(0, slot)
+        if ctx.needs_input_grad[1]:
+            grad_weight = gather_t_matmul(_pad(feats), children, grad_out).view(k, c_in, c_out)
+        return grad_feats, grad_weight, None, None
+
+
+class UpsampleConvFunction(Function):
+    """Stride-2 2x2x2 transposed convolution: coarse rows -> fine rows."""
+
+    @staticmethod
+    def forward(ctx, feats, weight, children, slot):
+        k, c_in, c_out = weight.shape
+        ctx.save_for_backward(feats, weight, children, slot)
+        per_slot = feats @ weight.permute(1, 0, 2).reshape(c_in, k * c_out)
+        return per_slot.view(-1, c_out).index_select(0, slot)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        feats, weight, children, slot = ctx.saved_tensors
+        k, c_in, c_out = weight.shape
+        grad_out = grad_out.contiguous()
+        grad_feats = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_feats = gather_matmul(_pad(grad_out), children, weight.transpose(1, 2).reshape(k * c_out, c_in))
+        if ctx.needs_input_grad[1]:
+            flat = dense_t_gather_matmul(feats, _pad(grad_out), children)  # (C_in, K * C_out)
+            grad_weight = flat.view(c_in, k, c_out).permute(1, 0, 2).contiguous()
+        return grad_feats, grad_weight, None, None
+
+
+class _Level:
+    """The voxels of one stride and the kernel maps built on them (lazily, once)."""
+
+    def __init__(self, coords: torch.Tensor, packing: Packing):
+        self.coords = coords
+        self.packing = packing
+        self._keys: torch.Tensor | None = None
+        self.neighbours: torch.Tensor | None = None
+        self.down: DownsampleMap | None = None
+
+    @property
+    def keys(self) -> torch.Tensor:
+        if self._keys is None:
+            self._keys = self.packing.pack(self.coords)
+        return self._keys
+
+
+class TorchContext:
+    """Coordinate sets and kernel maps of one batch, shared by every layer (torch backend).
+
+    Args:
+        coords: (M, 4) int32 ``[b, x, y, z]`` at stride 1, distinct rows, on the features' device.
+        keys: (M,) int64 keys of ``coords`` under ``packing``.
+        packing: stride-1 packing.
+        dense_limit: largest grid for the dense lookup table.
+    """
+
+    backend = "torch"
+
+    def __init__(self, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
+                 dense_limit: int = DENSE_GRID_MAX_CELLS):
+        self.device = coords.device
+        self.batch_size = batch_size
+        self.dense_limit = dense_limit
+        self._lo, self._hi = lo, hi
+        self._levels: dict[int, _Level] = {1: _Level(coords, self._packing(1))}
+
+    def _packing(self, stride: int) -> Packing:
+        return Packing.for_bounds(self._lo, self._hi, stride, self.batch_size)
+
+    def _level(self, stride: int) -> _Level:
+        try:
+            return self._levels[stride]
+        except KeyError:
+            raise ValueError(
+                f"no voxels at tensor stride {stride} in this batch (strides built: {sorted(self._levels)});"
+                " coarser strides exist only after a stride-2 convolution"
+            ) from None
+
+    # -- coordinates ------------------------------------------------------------------------
+    def coordinates(self, stride: int) -> torch.Tensor:
+        return self._level(stride).coords
+
+    def num_rows(self, stride: int) -> int:
+        return int(self._level(stride).coords.shape[0])
+
+    # -- kernel maps ------------------------------------------------------------------------
+    def neighbours(self, stride: int) -> torch.Tensor:
+        """(N, 27) neighbour table at ``stride`` (``N`` = missing)."""
+        level = self._level(stride)
+        if level.neighbours is None:
+            lookup = KeyLookup(level.keys, level.packing.num_cells, self.dense_limit)
+            level.neighbours = submanifold_map(level.packing, level.keys, lookup)
+        return level.neighbours
+
+    def downsample(self, stride: int) -> DownsampleMap:
+        """Parent map from ``stride`` to ``2 * stride``; creates the coarse level on first use."""
+        level = self._level(stride)
+        if level.down is None:
+            coarse = self._packing(2 * stride)
+            level.down = downsample_map(level.coords, level.packing, coarse)
+            existing = self._levels.get(2 * stride)
+            if existing is None:
+                self._levels[2 * stride] = _Level(level.down.coarse_coords, coarse)
+        return level.down
+
+    # -- operations -------------------------------------------------------------------------
+    def submanifold_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
+        return SubmanifoldConvFunction.apply(feats, weight, self.neighbours(stride))
+
+    def downsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
+        down = self.downsample(stride)
+        return DownsampleConvFunction.apply(feats, weight, down.children, down.slot)
+
+    def upsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
+        if stride % 2 or stride // 2 not in self._levels:
+            raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
+        down = self.downsample(stride // 2)
+        return UpsampleConvFunction.apply(feats, weight, down.children, down.slot)
