@@ -317,8 +317,8 @@ class ActiveLearningRun:
         self._status(k, "selecting")
         pool = []
         for s in self.scenes:
-            coord = self.dataset.load(s, mmap=True).coord
-            pool.append(PoolScene(s, coord, labels.mask(s, self.num_points[s]),
+            pool.append(PoolScene(s, npy_loader(self.dataset.scene_dir(s) / "coord.npy"),
+                                  labels.mask(s, self.num_points[s]),
                                   probs=npy_loader(probs_path(inf_dir, s)) if needs_model else None,
                                   feats=npy_loader(feats_path(inf_dir, s)) if needs_model else None))
         sel = select_from_pool(pool, strategy, self.budget, fds, radius=float(fds_cfg.radius),

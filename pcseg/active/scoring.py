@@ -27,23 +27,29 @@ ArraySource = Callable[[], np.ndarray]
 class PoolScene:
     """One training scene as the selection sees it.
 
+    Arrays are given as loaders (called when needed, not kept open) so that a pool of thousands of
+    scenes never holds thousands of memory maps; a plain array works too.
+
     Attributes:
         name: scene name.
-        coord: (N, 3) coordinates (array or memmap).
+        coord: (N, 3) coordinates, or a loader of them.
+        labelled: (N,) bool, points labelled before this round.
         probs: loader of the (N, C) probabilities (None for strategies without a network).
         feats: loader of the (N, D) features (needed with FDS).
-        labelled: (N,) bool, points labelled before this round.
     """
 
     name: str
-    coord: np.ndarray
+    coord: np.ndarray | ArraySource
     labelled: np.ndarray
     probs: ArraySource | None = None
     feats: ArraySource | None = None
 
     @property
     def num_points(self) -> int:
-        return int(self.coord.shape[0])
+        return int(self.labelled.shape[0])
+
+    def load_coord(self) -> np.ndarray:
+        return self.coord() if callable(self.coord) else self.coord
 
 
 @dataclass
@@ -92,7 +98,10 @@ def score_pool(scenes: Sequence[PoolScene], strategy: Strategy, threads: int = 1
             probs = np.asarray(sc.probs(), dtype=np.float32)
             if probs.shape[0] != sc.num_points:
                 raise ValueError(f"scene {sc.name}: {probs.shape[0]} probability rows for {sc.num_points} points")
-        s = strategy.score(sc.name, np.asarray(sc.coord), probs)
+        coord = np.asarray(sc.load_coord())
+        if coord.shape[0] != sc.num_points:
+            raise ValueError(f"scene {sc.name}: {coord.shape[0]} coordinates for {sc.num_points} points")
+        s = strategy.score(sc.name, coord, probs)
         scores[offsets[i] : offsets[i + 1]] = s
 
     indices = range(len(scenes))
@@ -128,8 +137,9 @@ def select_from_pool(
         missing = [s.name for s in scenes if s.feats is None]
         if missing:
             raise ValueError(f"FDS needs point features; none for {', '.join(missing[:3])}")
-        coords = PerSceneArrays([s.coord for s in scenes], dtype=np.float64)
-        features = PerSceneArrays([s.feats() for s in scenes], dtype=np.float32)  # type: ignore[misc]
+        sizes = [s.num_points for s in scenes]
+        coords = PerSceneArrays([s.coord for s in scenes], sizes, dtype=np.float64)
+        features = PerSceneArrays([s.feats for s in scenes], sizes, dtype=np.float32)  # type: ignore[misc]
     res = select_points(order, offsets, labelled, budget, coords=coords, features=features, radius=radius,
                         cosine=cosine, fds=fds)
     del order

@@ -48,33 +48,46 @@ def rank_points(scores: np.ndarray) -> np.ndarray:
 
 
 class PerSceneArrays:
-    """Rows of per-scene arrays (in memory or memory-mapped ``.npy``) addressed by global id.
+    """Rows of per-scene arrays addressed by global id.
 
     Args:
-        arrays: one (N_s, D) array per scene, in pool order.
+        sources: one (N_s, D) array per scene, in pool order, or a loader returning it (e.g. a
+            memory-map opener): loaders are called per gather and not kept open, so thousands of
+            scenes never hold thousands of file descriptors.
+        sizes: N_s per scene (required when ``sources`` holds loaders).
         dtype: dtype of the gathered rows.
     """
 
-    def __init__(self, arrays: Sequence[np.ndarray], dtype=np.float64):
-        self.arrays = list(arrays)
-        self.offsets = np.zeros(len(self.arrays) + 1, dtype=np.int64)
-        self.offsets[1:] = np.cumsum([a.shape[0] for a in self.arrays])
+    def __init__(self, sources: Sequence[np.ndarray | Callable[[], np.ndarray]], sizes: Sequence[int] | None = None,
+                 dtype=np.float64):
+        self.sources = list(sources)
+        if sizes is None:
+            sizes = [np.asarray(a).shape[0] for a in self.sources]  # type: ignore[arg-type]
+        self.offsets = np.zeros(len(self.sources) + 1, dtype=np.int64)
+        self.offsets[1:] = np.cumsum(sizes)
         self.dtype = dtype
+
+    def _array(self, s: int) -> np.ndarray:
+        src = self.sources[s]
+        return src() if callable(src) else src
 
     def __call__(self, gids: np.ndarray) -> np.ndarray:
         gids = np.asarray(gids, dtype=np.int64)
-        width = self.arrays[0].shape[1] if self.arrays else 0
-        out = np.empty((gids.shape[0], width), dtype=self.dtype)
         sid = np.searchsorted(self.offsets, gids, side="right") - 1
         order = np.argsort(sid, kind="stable")
-        bounds = np.searchsorted(sid[order], np.arange(len(self.arrays) + 1))
+        bounds = np.searchsorted(sid[order], np.arange(len(self.sources) + 1))
+        out: np.ndarray | None = None
         for s in np.unique(sid):
             rows = order[bounds[s] : bounds[s + 1]]
             local = gids[rows] - self.offsets[s]
+            arr = self._array(int(s))
+            if out is None:
+                out = np.empty((gids.shape[0], arr.shape[1]), dtype=self.dtype)
             # memmaps read fastest with sorted indices
             srt = np.argsort(local, kind="stable")
-            out[rows[srt]] = np.asarray(self.arrays[s][local[srt]], dtype=self.dtype)
-        return out
+            out[rows[srt]] = np.asarray(arr[local[srt]], dtype=self.dtype)
+            del arr
+        return out if out is not None else np.empty((0, 0), dtype=self.dtype)
 
 
 @dataclass

@@ -147,3 +147,5 @@ def test_per_scene_arrays_gather(tmp_path):
     gather = PerSceneArrays([a, np.load(tmp_path / "b.npy", mmap_mode="r")])
     got = gather(np.array([5, 0, 4, 3]))
     np.testing.assert_array_equal(got, np.stack([b[1], a[0], b[0], a[3]]))
+    lazy = PerSceneArrays([lambda: a, lambda: np.load(tmp_path / "b.npy", mmap_mode="r")], sizes=[4, 2])
+    np.testing.assert_array_equal(lazy(np.array([5, 0, 4, 3])), got)
