@@ -46,7 +46,7 @@ class WeightsSource:
     url: str = ""
 
     def hint(self) -> str:
-        where = f"https://huggingface.co/{self.hf_repo}/blob/main/{self.hf_filename}"
+        where = f"https://huggingface.co/{self.hf_repo}/resolve/main/{self.hf_filename}"
         if self.url:
             where += f" (or the original release {self.url})"
         return where
@@ -107,8 +107,8 @@ def unavailable(name: str, source: WeightsSource, reason: str, weights_dir: str 
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     offline = " (HF_HUB_OFFLINE is set)" if hub_offline() else ""
     return WeightsUnavailableError(
-        f"pretrained weights for encoder {name!r} are not available offline{offline}: {reason}. "
+        f"pretrained weights for encoder {name!r} are not available offline{offline}. "
         f"Download {source.hint()} on a machine with internet, then either save it as "
         f"{folder / (name + Path(source.hf_filename).suffix)} or pass its path as checkpoint=... "
-        f"(config key `checkpoint`)."
+        f"(config key `checkpoint`). [hub lookup: {reason}]"
     )
