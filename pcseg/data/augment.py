@@ -78,8 +78,39 @@ PRESETS: dict[str, AugmentConfig] = {
 PRESETS["cpcm_scannet_jitter"] = replace(PRESETS["cpcm_scannet"], color_jitter=0.05)
 
 
+# Alternative key names accepted in dicts (those of configs/data/augment/*.yaml).
+ALIASES = {
+    "clip_bound": "crop_bound",
+    "rotate_max": "rotate",
+    "dropout_ratio": "dropout",
+    "translation_p": "color_translation_p",
+    "translation_ratio": "color_translation",
+    "jitter_p": "color_jitter_p",
+    "random_shift": "grid_shift",
+}
+
+
+def _resolve_aliases(items: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    jitter_on = items.pop("jitter", None)  # config style: jitter (bool) + jitter_std
+    jitter_std = items.pop("jitter_std", None)
+    if jitter_on is not None or jitter_std is not None:
+        out["color_jitter"] = float(jitter_std or 0.0) if (jitter_on is None or jitter_on) else 0.0
+    for k, v in items.items():
+        key = ALIASES.get(k, k)
+        if key in out:
+            raise ConfigError(f"augmentation option {key!r} given twice (also as {k!r})")
+        out[key] = v
+    return out
+
+
 def augment_config(cfg: Any) -> AugmentConfig:
-    """An :class:`AugmentConfig` from None, a preset name, a dict (optional ``preset`` key + overrides) or a config."""
+    """An :class:`AugmentConfig` from None, a preset name, a dict (optional ``preset`` key + overrides) or a config.
+
+    Dicts may use the field names of :class:`AugmentConfig` or the names of ``configs/data/augment``
+    (``clip_bound``, ``rotate_max``, ``dropout_ratio``, ``translation_ratio``, ``translation_p``,
+    ``jitter`` + ``jitter_std``, ``jitter_p``, ``random_shift``).
+    """
     if cfg is None:
         return PRESETS["none"]
     if isinstance(cfg, AugmentConfig):
@@ -93,16 +124,23 @@ def augment_config(cfg: Any) -> AugmentConfig:
     except AttributeError:
         raise ConfigError(f"augmentation config must be a preset name or a mapping, got {type(cfg).__name__}") from None
     base = augment_config(items.pop("preset", "none"))
+    items = _resolve_aliases(items)
     known = {f.name for f in fields(AugmentConfig)}
     unknown = sorted(set(items) - known)
     if unknown:
-        raise ConfigError(f"unknown augmentation option(s) {unknown}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown augmentation option(s) {unknown}; known: {', '.join(sorted(known | set(ALIASES)))}")
     conv: dict[str, Any] = {}
     for k, v in items.items():
         if k == "elastic":
             v = tuple(tuple(float(x) for x in pair) for pair in (v or ()))
         elif k in ("rotate", "crop_shift") or (k == "scale" and v is not None):
             v = tuple(float(x) for x in v)
+        elif k == "grid_shift":
+            v = int(v or 0)
+        elif k in ("crop_bound", "autocontrast_blend") and v is not None:
+            v = float(v)
+        elif k not in ("rotate_order", "scale_anisotropic") and v is not None:
+            v = float(v)
         conv[k] = v
     if conv.get("rotate_order", base.rotate_order) not in ("random", "zxy"):
         raise ConfigError("rotate_order must be 'random' or 'zxy'")

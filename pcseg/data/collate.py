@@ -7,8 +7,8 @@ and ``point_offset`` the cumulative point counts. Two-view samples give one batc
 correspondences in global rows.
 
 ``limit_numpoints`` reproduces CPCM's cap: scenes are added in order until the next one would push
-the voxel count (both views together) over the limit; the first scene is always kept. Dropped scene
-names are listed in ``dropped``.
+the voxel count (both views together) over the limit; that scene and all after it are left out (the
+first scene is always kept). Their names are listed in ``dropped``.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def collate(samples: Sequence[dict[str, Any]], limit_numpoints: int | None = Non
     if limit_numpoints is not None:
         total = 0
         kept = []
-        for s in samples:
+        for i, s in enumerate(samples):
             n = len(s["view1"]["point_index"]) + len(s["view2"]["point_index"]) if two_view else len(s["point_index"])
             if kept and total + n > limit_numpoints:
-                dropped.append(s["view1"]["scene"] if two_view else s["scene"])
-                continue
+                dropped = [r["view1"]["scene"] if two_view else r["scene"] for r in samples[i:]]
+                break
             kept.append(s)
             total += n
     if not two_view:

@@ -183,7 +183,8 @@ def read_room(area: str, room: str, room_dir: str | Path) -> Scene:
         instances.append(np.full(rows.shape[0], instance_id, dtype=np.int32))
     if not coords:
         raise DataError(ann_dir, "no points in any annotation file (empty room)")
-    coord = np.concatenate(coords).astype(np.float32)
+    with np.errstate(over="ignore"):
+        coord = np.concatenate(coords).astype(np.float32)
     check_coordinates(ann_dir, coord)  # values too large for float32 become inf here
     color = np.clip(np.rint(np.concatenate(colors)), 0, 255).astype(np.uint8)
     segment = np.concatenate(segments)

@@ -86,8 +86,9 @@ def make_view(
     if any(cfg.rotate) or cfg.scale is not None:
         rot = random_rotation(cfg, rng)
         scale = random_scale(cfg, rng)
-        centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
-        pts = ((pts - centre) @ rot.T) * scale + centre
+        if not (np.array_equal(rot, np.eye(3)) and np.all(scale == 1.0)):
+            centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
+            pts = ((pts - centre) @ rot.T) * scale + centre
     pts = pts - pts.min(axis=0)
 
     vox = voxelize(pts, voxel_size, labelled=labelled[alive], retain_labels=retain_labels, mode=representative, rng=rng)

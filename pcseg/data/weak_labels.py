@@ -249,7 +249,7 @@ def import_official(path: str | Path, dataset, splits: Iterable[str] | None = No
         uniq = np.unique(idx)
         result.duplicates_removed += len(idx) - len(uniq)
         result.labels[scene] = uniq.astype(np.int64)
-    result.key_style = styles.pop() if len(styles) == 1 else ("mixed" if styles else "other")
+    result.key_style = next(iter(styles)) if len(styles) == 1 else ("mixed" if styles else "other")
     if result.unknown_scenes:
         result.warnings.append(f"{len(result.unknown_scenes)} scene(s) of the file are not in the dataset's splits and were dropped "
                                f"(e.g. {result.unknown_scenes[0]})")
