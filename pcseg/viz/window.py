@@ -93,7 +93,7 @@ class ViewerWindow:
                 self.vis.add_geometry(mesh, reset_bounding_box=False)
                 self._highlight_mesh = mesh
         self.mode = mode
-        self.out(view.legend + (f"\n  note: {note}" if note else ""))
+        self.out(view.legend + (f"\n  note: {note}" if note else "") + "\n" + key_help())
         return True
 
     def press(self, key: str) -> bool:
@@ -113,7 +113,6 @@ class ViewerWindow:
 
     def run(self) -> None:
         """Show the window until the user closes it (Q / Esc)."""
-        self.out(key_help())
         try:
             self.vis.run()
         finally:

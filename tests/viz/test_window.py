@@ -24,6 +24,7 @@ def test_keys_switch_colourings(room_scene, room_prediction):
     win = ViewerWindow(data, "gt", ViewSettings(320, 240), visible=False, out=messages.append)
     try:
         assert win.mode == "gt" and "[gt] ground truth" in messages[-1] and "table" in messages[-1]
+        assert "keys: 1/R rgb" in messages[-1], "key help printed with the legend"
 
         def count(image, rgb):
             return int((image == np.asarray(rgb, np.uint8)).all(-1).sum())
