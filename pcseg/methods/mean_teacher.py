@@ -156,7 +156,12 @@ class MeanTeacherMethod(Method):
     # ------------------------------------------------------------------ data
     @staticmethod
     def view_augment(augment: Any) -> list[Any]:
-        """Per-view augmentation: view 1 (student) the configured strong augmentation, view 2 (teacher) none."""
+        """Per-view augmentation: view 1 (student) the configured strong augmentation, view 2 (teacher)
+        none. A two-element list is taken as already per view (``data.augment: [hpal_strong, none]``)."""
+        if isinstance(augment, (list, tuple)) or type(augment).__name__ == "ListConfig":
+            if len(augment) != 2:
+                raise ValueError(f"mean teacher: per-view augmentation needs 2 entries, got {len(augment)}")
+            return list(augment)
         return [augment, None]
 
     # ------------------------------------------------------------------ engine hooks

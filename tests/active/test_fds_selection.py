@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pcseg.active.selection import PerSceneArrays, budget_from_percent, rank_points, select_points
+from pcseg.active.selection import PerSceneArrays, Ranking, budget_from_percent, rank_points, select_points
 from pcseg.utils.errors import ConfigError
 
 
@@ -55,6 +55,23 @@ def test_budget_uses_python_rounding():
 def test_rank_is_stable_and_puts_nan_last():
     scores = np.array([0.3, 0.1, np.nan, 0.1, 0.0])
     assert rank_points(scores).tolist() == [4, 1, 3, 0, 2]
+
+
+@pytest.mark.parametrize("first_chunk", [1, 7, 100, 10_000])
+def test_lazy_ranking_equals_the_full_stable_sort(first_chunk):
+    rng = np.random.default_rng(first_chunk)
+    scores = rng.integers(0, 50, 3000).astype(np.float64)  # many ties
+    scores[rng.random(3000) < 0.02] = np.nan
+    full = rank_points(scores)
+    lazy = Ranking(scores, first_chunk=first_chunk)
+    got = np.concatenate([lazy[a : a + 37] for a in range(0, 3000, 37)])
+    np.testing.assert_array_equal(got, full)
+    assert len(lazy) == 3000 and lazy[2990:5000].shape == (10,)
+    # a selection walk over the lazy ranking picks what it picks over the full one
+    labelled = rng.random(3000) < 0.1
+    a = select_points(full, np.array([0, 3000]), labelled, 500, fds=False)
+    b = select_points(Ranking(scores, first_chunk), np.array([0, 3000]), labelled, 500, fds=False)
+    np.testing.assert_array_equal(a.gids, b.gids)
 
 
 def hand_scene():

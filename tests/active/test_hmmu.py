@@ -20,6 +20,18 @@ def test_top2_margin_rows():
     assert np.isnan(top2_margin(np.array([[np.nan, np.nan]])))[0]
 
 
+def test_top2_margin_equals_a_full_sort_with_ties_and_nan():
+    rng = np.random.default_rng(5)
+    p = rng.integers(0, 4, size=(500, 7)).astype(np.float32) / 4  # many ties
+    p[3] = np.nan
+    ref = np.sort(p.astype(np.float64), axis=1)
+    expected = ref[:, -1] - ref[:, -2]
+    got = top2_margin(p)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)], atol=0)
+    np.testing.assert_allclose(top2_margin(np.array([[0.2, 0.8]])), [0.6], atol=1e-12)
+
+
 def test_grid_subsample_uses_floor_origin_and_barycentres():
     pts = np.array([[-0.05, 0.0, 0.0], [-0.01, 0.0, 0.0], [0.02, 0.0, 0.0], [0.08, 0.04, 0.0]])
     centres, cell = grid_subsample(pts, 0.1)

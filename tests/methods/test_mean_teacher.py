@@ -211,3 +211,4 @@ def test_registered_and_configurable():
     assert isinstance(m, MeanTeacherMethod) and m.num_views == 2 and m.feature_mode == "rgb_xyz"
     assert m.ema_keep_rate == 0.9 and m.pseudo_threshold == 0.8
     assert MeanTeacherMethod.view_augment({"elastic": 1}) == [{"elastic": 1}, None]
+    assert MeanTeacherMethod.view_augment(["hpal_strong", "none"]) == ["hpal_strong", "none"]
