@@ -271,8 +271,10 @@ class ActiveLearningRun:
         answers = _load_answers(ans_path)
         new = labels.union(answers)
         self._status(k, "committing_labels")
-        new.save(out_path, {"round": k + 1, "points": len(new)})
+        # the .npz is the commit marker, so it is written last
         self._export_weak_labels(new, out_path.with_suffix(".pt"), k + 1)
+        self._pause()
+        new.save(out_path, {"round": k + 1, "points": len(new)})
         self._log(f"round {k + 1} labels: {len(new)} points ({100.0 * len(new) / self.total_points:.4f} % of the "
                   f"training points), {len(new) - len(labels)} new")
         return True
