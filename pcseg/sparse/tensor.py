@@ -36,7 +36,7 @@ class SparseTensor:
 
     @classmethod
     def from_batch(cls, coords: torch.Tensor, feats: torch.Tensor, backend: str = "torch", *,
-                   dense_grid_limit: int | None = None) -> "SparseTensor":
+                   dense_grid_limit: int | None = None, algorithm: str = "auto") -> "SparseTensor":
         """Wrap a collated batch.
 
         Args:
@@ -46,6 +46,9 @@ class SparseTensor:
             backend: ``"torch"``, ``"minkowski"`` or ``"spconv"`` (CUDA only).
             dense_grid_limit: torch backend only: largest voxel grid (cells) looked up through a
                 dense table instead of ``searchsorted`` (tests use 0 to force the sorted path).
+            algorithm: torch backend only: submanifold convolution as ``"gather"`` (im2col over
+                all 27 offsets: gathers and one matrix product), ``"pairs"`` (per-offset pair lists:
+                only existing neighbours are multiplied) or ``"auto"`` (pairs on CPU, gather on CUDA).
 
         Returns:
             A stride-1 tensor whose rows are the given rows.
@@ -83,7 +86,8 @@ class SparseTensor:
             raise SparseInputError(
                 f"duplicate voxel coordinate {coords[dup].tolist()} (row {dup}): voxelise with one row per voxel"
             )
-        context = create_context(backend, coords, lo, hi, batch_size, dense_grid_limit=dense_grid_limit)
+        context = create_context(backend, coords, lo, hi, batch_size, dense_grid_limit=dense_grid_limit,
+                                 algorithm=algorithm)
         return cls(feats.contiguous(), 1, context)
 
     # -- accessors ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def available_backends(device: str | torch.device = "cpu") -> list[str]:
 
 
 def create_context(name: str, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
-                   dense_grid_limit: int | None = None):
+                   dense_grid_limit: int | None = None, algorithm: str = "auto"):
     """Build the per-batch context of backend ``name`` (coordinates already validated)."""
     check_backend(name, coords.device)
     if name == "torch":
@@ -67,7 +67,7 @@ def create_context(name: str, coords: torch.Tensor, lo: torch.Tensor, hi: torch.
         from pcseg.sparse.coordinates import DENSE_GRID_MAX_CELLS
 
         limit = DENSE_GRID_MAX_CELLS if dense_grid_limit is None else dense_grid_limit
-        return TorchContext(coords, lo, hi, batch_size, dense_limit=limit)
+        return TorchContext(coords, lo, hi, batch_size, dense_limit=limit, algorithm=algorithm)
     if name == "minkowski":
         from pcseg.sparse.backends.minkowski_backend import MinkowskiContext
 

@@ -20,8 +20,8 @@ import torch
 
 from pcseg.utils.errors import MissingDependencyError
 
-#: Coarsest tensor stride the spconv grid is aligned for.
-MAX_STRIDE = 1 << 10
+#: Coarsest tensor stride the spconv grid is aligned for (the U-Nets stop at 16).
+MAX_STRIDE = 64
 
 CPU_REFUSAL = (
     "the spconv backend runs on CUDA only: spconv 2.3.8 on the CPU returns silently wrong results with more "
@@ -95,11 +95,19 @@ class SpconvContext:
         self.device = coords.device
         self.batch_size = batch_size
         self._origin = torch.div(lo, MAX_STRIDE, rounding_mode="floor") * MAX_STRIDE
-        span = int((hi - self._origin).max()) + 1
-        side = -(-span // MAX_STRIDE) * MAX_STRIDE  # a multiple of MAX_STRIDE: halves exactly at every level
+        span = (hi - self._origin + 1).tolist()
+        # multiples of MAX_STRIDE: the box halves exactly at every level down to MAX_STRIDE
+        shape = [-(-int(n) // MAX_STRIDE) * MAX_STRIDE for n in span]
+        if batch_size * shape[0] * shape[1] * shape[2] >= 2**31:
+            from pcseg.sparse.backends import BackendError
+
+            raise BackendError(
+                f"spconv backend: a voxel box of {shape} x {batch_size} scenes exceeds 2**31 cells "
+                "(spconv's 32-bit grid); use backend='torch' or 'minkowski' for scenes this large"
+            )
         grid = coords.clone()
         grid[:, 1:] -= self._origin.to(coords.device, torch.int32)
-        self._levels: dict[int, _Level] = {1: _Level(grid.contiguous(), [side] * 3, 1)}
+        self._levels: dict[int, _Level] = {1: _Level(grid.contiguous(), shape, 1)}
         self._coords: dict[int, torch.Tensor] = {1: coords}
 
     def _level(self, stride: int) -> _Level:
@@ -130,6 +138,8 @@ class SpconvContext:
     def _down(self, stride: int):
         level = self._level(stride)
         if level.down is None:
+            if 2 * stride > MAX_STRIDE:
+                raise ValueError(f"spconv backend: strides beyond {MAX_STRIDE} are not supported")
             out_indices, pairs, pair_num = self._pairs(level, 2, 2, 0, subm=False)
             level.down = (pairs, pair_num, int(out_indices.shape[0]))
             if 2 * stride not in self._levels:

@@ -37,6 +37,10 @@ from pcseg.sparse.coordinates import (
     submanifold_map,
 )
 
+#: Submanifold algorithms: "gather" (im2col over all 27 offsets, pure gathers), "pairs" (per-offset
+#: pair lists, multiplies only existing neighbours), "auto" (pairs on CPU, gather on CUDA).
+ALGORITHMS = ("auto", "gather", "pairs")
+
 #: Values per im2col chunk (float32: 16 MiB).
 CHUNK_ELEMENTS = 1 << 22
 
@@ -122,6 +126,67 @@ class SubmanifoldConvFunction(Function):
         return grad_feats, grad_weight, None
 
 
+class PairList:
+    """Per-offset (output row, input row) pairs of a submanifold neighbour table.
+
+    Attributes:
+        out_rows, in_rows: lists of 27 (n_k,) int64 tensors (entry 13, the centre, is every row).
+    """
+
+    def __init__(self, neighbours: torch.Tensor):
+        n, k = neighbours.shape
+        present = neighbours < n
+        kk, rows = present.t().nonzero(as_tuple=True)  # sorted by offset, then by row
+        counts = present.sum(0).tolist()
+        self.out_rows = list(torch.split(rows, counts))
+        self.in_rows = list(torch.split(neighbours[rows, kk], counts))
+        self.centre = k // 2
+        self.num_rows = n
+
+
+class SubmanifoldPairsFunction(Function):
+    """3x3x3 submanifold convolution over per-offset pair lists: only existing neighbours are multiplied.
+
+    ``Y = X W_c + sum_k index_add(out_k, X[in_k] W_k)``; ``dX`` mirrors it with ``W_k^T`` and
+    ``dW_k = X[in_k]^T G[out_k]``. Within one ``index_add_`` call every target row is distinct (a
+    voxel has one neighbour per offset), so nothing is ever accumulated concurrently into one row and
+    the result does not depend on threads; calls follow a fixed offset order.
+    """
+
+    @staticmethod
+    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, pairs: PairList) -> torch.Tensor:
+        ctx.save_for_backward(feats, weight)
+        ctx.pairs = pairs
+        c = pairs.centre
+        out = feats @ weight[c]
+        for k, (o, i) in enumerate(zip(pairs.out_rows, pairs.in_rows)):
+            if k != c and o.numel():
+                out.index_add_(0, o, feats.index_select(0, i) @ weight[k])
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        feats, weight = ctx.saved_tensors
+        pairs: PairList = ctx.pairs
+        c = pairs.centre
+        grad_out = grad_out.contiguous()
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_feats = grad_out @ weight[c].t() if need_x else None
+        grad_weight = torch.zeros_like(weight) if need_w else None
+        if need_w:
+            grad_weight[c] = feats.t() @ grad_out
+        for k, (o, i) in enumerate(zip(pairs.out_rows, pairs.in_rows)):
+            if k == c or not o.numel():
+                continue
+            g = grad_out.index_select(0, o)
+            if need_x:
+                grad_feats.index_add_(0, i, g @ weight[k].t())
+            if need_w:
+                grad_weight[k] = feats.index_select(0, i).t() @ g
+        return grad_feats, grad_weight, None
+
+
 class DownsampleConvFunction(Function):
     """Stride-2 2x2x2 convolution: fine rows -> coarse rows."""
 
@@ -179,6 +244,7 @@ class _Level:
         self.packing = packing
         self._keys: torch.Tensor | None = None
         self.neighbours: torch.Tensor | None = None
+        self.pairs: PairList | None = None
         self.down: DownsampleMap | None = None
 
     @property
@@ -201,7 +267,12 @@ class TorchContext:
     backend = "torch"
 
     def __init__(self, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
-                 dense_limit: int = DENSE_GRID_MAX_CELLS):
+                 dense_limit: int = DENSE_GRID_MAX_CELLS, algorithm: str = "auto"):
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown torch-backend algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if algorithm == "auto":
+            algorithm = "pairs" if coords.device.type == "cpu" else "gather"
+        self.algorithm = algorithm
         self.device = coords.device
         self.batch_size = batch_size
         self.dense_limit = dense_limit
@@ -236,6 +307,13 @@ class TorchContext:
             level.neighbours = submanifold_map(level.packing, level.keys, lookup)
         return level.neighbours
 
+    def pairs(self, stride: int) -> PairList:
+        """Per-offset pair lists at ``stride`` (built from the neighbour table)."""
+        level = self._level(stride)
+        if level.pairs is None:
+            level.pairs = PairList(self.neighbours(stride))
+        return level.pairs
+
     def downsample(self, stride: int) -> DownsampleMap:
         """Parent map from ``stride`` to ``2 * stride``; creates the coarse level on first use."""
         level = self._level(stride)
@@ -249,6 +327,8 @@ class TorchContext:
 
     # -- operations -------------------------------------------------------------------------
     def submanifold_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
+        if self.algorithm == "pairs":
+            return SubmanifoldPairsFunction.apply(feats, weight, self.pairs(stride))
         return SubmanifoldConvFunction.apply(feats, weight, self.neighbours(stride))
 
     def downsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
