@@ -11,10 +11,11 @@ if TYPE_CHECKING:  # keep `import pcseg.engine` light
     from pcseg.engine.trainer import RunResult
 
 
-def train(cfg) -> "RunResult":
+def train(cfg, weak_labels=None) -> "RunResult":
+    """See :func:`pcseg.engine.trainer.train`."""
     from pcseg.engine.trainer import train as _train
 
-    return _train(cfg)
+    return _train(cfg, weak_labels=weak_labels)
 
 
 __all__ = ["train"]

@@ -62,7 +62,8 @@ def evaluate_checkpoint(target: str | Path, overrides: list[str] | None = None, 
             p = np.sort(point_prob, axis=1)
             margin = p[:, -1] - p[:, -2] if p.shape[1] > 1 else np.ones(len(p))
             write_prediction_ply(export_dir / f"{name}.ply", scene.coord, point_pred, info.class_map,
-                                 gt=scene.segment, uncertainty=(1.0 - margin).astype(np.float32), color=scene.color)
+                                 gt=scene.segment, uncertainty=(1.0 - margin).astype(np.float32), color=scene.color,
+                                 scene=name)
 
     ev = evaluate(model, loader, info.num_classes, cfg.backend, device, amp=False, on_scene=on_scene)
     table = format_summary(ev, class_names, f"{path} on {cfg.data.root} [{split}]")

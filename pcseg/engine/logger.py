@@ -12,8 +12,9 @@ from pcseg.utils.atomic import atomic_write_text
 class RunLogger:
     """Writes scalars to ``<run_dir>/tb`` (TensorBoard) and appends JSON lines to ``metrics.jsonl``.
 
-    On resume from iteration ``t``, lines logged after the checkpoint (by the killed run) are dropped
-    and TensorBoard purges its events from step ``t`` on, so the logs hold one value per step.
+    Steps are logged 1-based (after the step). On resume from a checkpoint taken after ``t`` steps,
+    lines logged after it (by the killed run) are dropped and TensorBoard purges its events from step
+    ``t + 1`` on, so the logs hold one value per step.
     """
 
     def __init__(self, run_dir: Path, enabled: bool = True, resume_iteration: int | None = None):
@@ -25,12 +26,13 @@ class RunLogger:
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume_iteration is not None and self.path.exists():
             kept = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("iteration", 0) < resume_iteration]
+                    if ln.strip() and json.loads(ln).get("iteration", 0) <= resume_iteration]
             atomic_write_text(self.path, "".join(f"{ln}\n" for ln in kept))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=resume_iteration)
+            purge = resume_iteration + 1 if resume_iteration is not None else None
+            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
         except ImportError:  # tensorboard is a dependency, but never lose a run over logging
             self._tb = None
 
