@@ -7,13 +7,6 @@ every call (an index_select, so gradients flow back into the canonical tensor) a
 coordinate-map keys. Rows at stride 1 are the caller's rows; rows at coarser strides follow
 MinkowskiEngine's own coordinate maps.
 
-MinkowskiEngine 0.5.4 on the CPU builds kernel maps with OpenMP, and with more than one thread the
-maps it builds are intermittently wrong: measured here, the gradient of the first stride-2 transposed
-convolution of a small U-Net was off by ~2 % in 2 of 6 identical runs (forward outputs were right). With
-one thread every run was identical and matched the torch backend to 1e-5. Each MinkowskiEngine call is
-therefore made with one OpenMP thread (:func:`_single_threaded_maps`); its matrix products still use
-OpenBLAS's threads.
-
 MinkowskiEngine is imported only through :func:`import_minkowski`, which applies the Python >= 3.10
 shim (``collections.Sequence`` was removed) and turns an absent or broken install into a
 :class:`~pcseg.utils.errors.MissingDependencyError` with the install hint.
@@ -23,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import collections.abc
-import contextlib
 import functools
 import warnings
 
@@ -74,24 +66,6 @@ def minkowski_available() -> bool:
 @functools.lru_cache(maxsize=None)
 def _permutation(kernel_size: int, device: torch.device) -> torch.Tensor:
     return minkowski_permutation(kernel_size).to(device)
-
-
-@contextlib.contextmanager
-def _single_threaded_maps(device: torch.device):
-    """Run a MinkowskiEngine call with one OpenMP thread on the CPU (the kernel-map race, see module doc).
-
-    OpenMP's thread count is shared with torch's intra-op pool, so it is restored afterwards. The
-    matrix products inside MinkowskiEngine use OpenBLAS's own (pthread) pool and are not affected.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class MinkowskiContext:
@@ -154,11 +128,10 @@ class MinkowskiContext:
     def submanifold_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         ME = self._ME  # noqa: N806
         key = self._key(stride)
-        with _single_threaded_maps(self.device):
-            return ME.MinkowskiConvolutionFunction.apply(
-                feats.contiguous(), self._kernel(weight, 3), self._generators["subm"],
-                ME.ConvolutionMode.DEFAULT, key, key, self.manager,
-            )
+        return ME.MinkowskiConvolutionFunction.apply(
+            feats.contiguous(), self._kernel(weight, 3), self._generators["subm"],
+            ME.ConvolutionMode.DEFAULT, key, key, self.manager,
+        )
 
     def downsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         ME = self._ME  # noqa: N806
@@ -166,11 +139,10 @@ class MinkowskiContext:
         out_key = self._keys.get(2 * stride)
         if out_key is None:
             out_key = ME.CoordinateMapKey(4)  # set by MinkowskiEngine: floor(c / 2s) * 2s
-        with _single_threaded_maps(self.device):
-            out = ME.MinkowskiConvolutionFunction.apply(
-                feats.contiguous(), self._kernel(weight, 2), self._generators["down"],
-                ME.ConvolutionMode.DEFAULT, in_key, out_key, self.manager,
-            )
+        out = ME.MinkowskiConvolutionFunction.apply(
+            feats.contiguous(), self._kernel(weight, 2), self._generators["down"],
+            ME.ConvolutionMode.DEFAULT, in_key, out_key, self.manager,
+        )
         self._keys[2 * stride] = out_key
         return out
 
@@ -178,8 +150,7 @@ class MinkowskiContext:
         ME = self._ME  # noqa: N806
         if stride % 2 or stride // 2 not in self._keys:
             raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
-        with _single_threaded_maps(self.device):
-            return ME.MinkowskiConvolutionTransposeFunction.apply(
-                feats.contiguous(), self._kernel(weight, 2), self._generators["up"],
-                ME.ConvolutionMode.DEFAULT, self._key(stride), self._keys[stride // 2], self.manager,
-            )
+        return ME.MinkowskiConvolutionTransposeFunction.apply(
+            feats.contiguous(), self._kernel(weight, 2), self._generators["up"],
+            ME.ConvolutionMode.DEFAULT, self._key(stride), self._keys[stride // 2], self.manager,
+        )
