@@ -218,7 +218,8 @@ class ActiveLearningRun:
         for k in range(self.rounds):
             labels = LabelSet.load(self.labels_path(k))
             if not (self.round_dir(k) / "round.json").is_file():
-                self._train_round(k, labels)
+                if not (k == 0 and self._reuse_round0(labels)):
+                    self._train_round(k, labels)
             self._write_summary()
             if k == self.rounds - 1:
                 break
@@ -409,6 +410,36 @@ class ActiveLearningRun:
             "class_histogram": labels.class_histogram(self.dataset.num_classes).tolist(),
         }
         atomic_write_json(self.round_dir(k) / "round.json", record)
+
+    def _reuse_round0(self, labels: LabelSet) -> bool:
+        """Take round 0 (training, checkpoints, metrics) from ``al.round0_from``, another run with the
+        same initial labels — e.g. the same seed under another strategy, whose round 0 is identical."""
+        src = self.al.get("round0_from")
+        if not src:
+            return False
+        import shutil
+
+        from pcseg.utils.atomic import atomic_directory
+
+        src = Path(src).expanduser().resolve()
+        src_round = src / "rounds" / "round_00"
+        if not (src_round / "round.json").is_file() or not (src / "labels" / "round_00.npz").is_file():
+            self._log(f"al.round0_from={src}: its round 0 is not finished; training round 0 here")
+            return False
+        theirs = LabelSet.load(src / "labels" / "round_00.npz")
+        same = theirs.indices.keys() == labels.indices.keys() and all(
+            np.array_equal(theirs.indices[s], labels.indices[s]) and np.array_equal(theirs.labels[s], labels.labels[s])
+            for s in labels.indices)
+        if not same:
+            raise ConfigError(f"al.round0_from={src}: its initial labels differ from this run's (other seed or init?)")
+        self._status(0, "copying_round0", source=str(src))
+        with atomic_directory(self.round_dir(0) / "train") as tmp:
+            shutil.copytree(src_round / "train", tmp, dirs_exist_ok=True)
+        record = json.loads((src_round / "round.json").read_text())
+        record.update(checkpoint=str(self._checkpoint(0)), copied_from=str(src_round))
+        atomic_write_json(self.round_dir(0) / "round.json", record)
+        self._log(f"round 0: reused from {src_round} (same initial labels)")
+        return True
 
     def round_records(self) -> list[dict]:
         out = []

@@ -143,3 +143,19 @@ def test_export_annotator_waits_for_a_person(tiny_dataset, tmp_path):
     assert len(labels) == 37
     for s in labels.indices:
         np.testing.assert_array_equal(labels.labels[s], run.dataset.load(s).segment[labels.indices[s]])
+
+
+def test_round0_can_be_reused_from_a_run_with_the_same_initial_labels(tiny_dataset, tmp_path):
+    ActiveLearningRun(config(tiny_dataset, tmp_path / "a"), train_fn=FakeTrainer()).run()
+    fake = FakeTrainer()
+    b = ActiveLearningRun(config(tiny_dataset, tmp_path / "b", "al.budget_points=10", f"al.round0_from={tmp_path / 'a'}"),
+                          train_fn=fake)
+    assert b.run().status == "done"
+    assert [c["round"] for c in fake.calls] == [1, 2]  # round 0 was copied, not trained
+    assert (b.round_dir(0) / "train" / "checkpoints" / "best.pt").is_file()
+    assert fake.calls[0]["init"] == str(b.round_dir(0) / "train" / "checkpoints" / "best.pt")
+    rec = json.loads((b.round_dir(0) / "round.json").read_text())
+    assert rec["copied_from"].endswith("a/rounds/round_00") and rec["labelled_points"] == 12
+    with pytest.raises(ConfigError, match="initial labels differ"):
+        ActiveLearningRun(config(tiny_dataset, tmp_path / "c", "seed=5", f"al.round0_from={tmp_path / 'a'}"),
+                          train_fn=FakeTrainer()).run()
