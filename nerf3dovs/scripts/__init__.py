@@ -1,0 +1,1 @@
+"""Command-line tools of nerf3dovs (pcseg-ovs-export)."""
