@@ -163,3 +163,30 @@ def test_collate_two_views_and_limit(small_dataset):
     assert capped["view1"]["scene"] == ["scene0000_00"] and capped["dropped"] == ["scene0001_00", "scene0002_00"]
     assert collate(samples, limit_numpoints=sizes[0] + sizes[1])["view1"]["scene"] == ["scene0000_00", "scene0001_00"]
     assert collate(samples, limit_numpoints=1)["view1"]["scene"] == ["scene0000_00"]
+
+
+def test_flips_and_shift_keep_coordinates_non_negative():
+    from pcseg.data.augment import AugmentConfig
+    from pcseg.data.views import make_view
+
+    rng = np.random.default_rng(0)
+    coord = (rng.random((3000, 3)) * [4, 3, 2] + [-7, 2, 0]).astype(np.float32)
+    color = rng.integers(0, 256, (3000, 3)).astype(np.uint8)
+    seg = np.zeros(3000, np.int64)
+    base = make_view("s", coord, color, seg, 0.1, AugmentConfig(), np.random.default_rng(0))
+    flipped_axes = set()
+    for k in range(12):
+        v = make_view("s", coord, color, seg, 0.1, AugmentConfig(flip_p=1.0, grid_shift=100), np.random.default_rng(k))
+        assert v["grid_coord"].min() >= 0 and v["coord"].min() >= 0
+        np.testing.assert_array_equal(v["point_index"], base["point_index"])  # flips and shifts move, never drop
+        shift = v["grid_coord"].min(axis=0)
+        assert (shift >= 0).all() and (shift < 100).all()
+        g, g0 = v["grid_coord"] - shift, base["grid_coord"]
+        for axis in range(3):
+            if np.array_equal(g[:, axis], g0[:, axis]):
+                continue
+            np.testing.assert_array_equal(g[:, axis], g0[:, axis].max() - g0[:, axis])  # a mirror image
+            assert axis < 2
+            flipped_axes.add(axis)
+        np.testing.assert_allclose(np.sort(np.ptp(v["coord"], axis=0)), np.sort(np.ptp(base["coord"], axis=0)), atol=1e-5)
+    assert flipped_axes == {0, 1}
