@@ -21,12 +21,21 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
 
 
 class DistributedBatchNorm(nn.BatchNorm1d):
-    """``BatchNorm1d`` over (N, C) rows whose training statistics span every rank."""
+    """``BatchNorm1d`` over (N, C) rows whose training statistics span every rank.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, C)
+    Accepts a plain (N, C) tensor or a sparse tensor (anything with ``feats``/``replace_feats``,
+    e.g. ``pcseg.sparse.SparseTensor``), whose feature rows it normalises.
+    """
+
+    def forward(self, x):
+        if hasattr(x, "replace_feats"):
+            return x.replace_feats(self._normalise(x.feats))
+        return self._normalise(x)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, C)
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        xf = x.float()
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # upcast half precision only
         n_local = torch.tensor([float(xf.shape[0])], device=x.device)
         count = _all_reduce(n_local.clone())
         mean = _all_reduce(xf.sum(0)) / count
@@ -49,11 +58,14 @@ def convert_to_distributed_bn(module: nn.Module) -> nn.Module:
     """Replace every ``BatchNorm1d`` (not already synchronised) by a ``DistributedBatchNorm`` with the
     same parameters and buffers; returns the converted module."""
     if isinstance(module, nn.BatchNorm1d) and not isinstance(module, DistributedBatchNorm):
+        ref = next(iter(module.state_dict().values()), None)
         new = DistributedBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                                   module.track_running_stats)
+                                   module.track_running_stats,
+                                   device=ref.device if ref is not None else None,
+                                   dtype=module.weight.dtype if module.affine else None)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
-        return new.to(next(iter(module.state_dict().values())).device) if module.state_dict() else new
+        return new
     for name, child in list(module.named_children()):
         setattr(module, name, convert_to_distributed_bn(child))
     return module

@@ -92,7 +92,7 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
     resume_state = None
     if cfg.resume:
         resume_state = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu")
-    elif dist.is_main and (ckpt_dir / "last.pt").exists():
+    elif (ckpt_dir / "last.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")
 
     dataset_info = open_dataset(cfg.data.root)
@@ -111,12 +111,10 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
     method.to(device)
     if dist.enabled:
         if cfg.trainer.get("sync_bn"):
-            if device.type == "cuda":
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            else:  # torch's SyncBatchNorm refuses CPU tensors
-                from pcseg.engine.sync_bn import convert_to_distributed_bn
+            # Our own synchronised BN: torch's SyncBatchNorm refuses CPU tensors and sparse-tensor inputs.
+            from pcseg.engine.sync_bn import convert_to_distributed_bn
 
-                model = convert_to_distributed_bn(model)
+            model = convert_to_distributed_bn(model)
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
         )
@@ -197,6 +195,9 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
             iteration += 1
             batch_in_epoch += 1
             loss_value = float(result.loss.detach()) if result.loss is not None else float("nan")
+            if dist.enabled:  # log the global loss: the sum over ranks of each rank's share
+                loss_value = float(distm.all_reduce_sum(torch.tensor([0.0 if loss is None else float(loss.detach())],
+                                                                     dtype=torch.float64)).item()) / dist.world_size
             if iteration % int(cfg.trainer.log_every) == 0 or iteration == 1:
                 logger.log(iteration, {"train/loss": loss_value, "train/lr": lr, "train/skipped_batches": skipped,
                                        **{f"train/{k}": v for k, v in result.logs.items()}}, epoch=epoch)
