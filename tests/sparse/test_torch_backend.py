@@ -18,8 +18,11 @@ from sparse_reference import (
 from pcseg.sparse import DownsampleConv3d, SparseTensor, SubmanifoldConv3d, UpsampleConv3d
 from pcseg.sparse.backends.torch_backend import (
     DownsampleConvFunction,
+    PairList,
     SubmanifoldConvFunction,
+    SubmanifoldPairsFunction,
     UpsampleConvFunction,
+    Workspace,
 )
 
 SIZE = 8  # grid edge at stride 1 (even, so stride-2 dense convs cover every voxel)
@@ -33,13 +36,14 @@ def _conv(cls, weight):
     return layer
 
 
+@pytest.mark.parametrize("algorithm", ["gather", "pairs"])
 @pytest.mark.parametrize("batch,count,channels,dense_limit", CASES)
-def test_submanifold_matches_dense_conv3d(batch, count, channels, dense_limit):
+def test_submanifold_matches_dense_conv3d(batch, count, channels, dense_limit, algorithm):
     c_in, c_out = channels
     coords = random_coords(1, batch, SIZE, count)
     feats = random_feats(2, len(coords), c_in).requires_grad_()
     weight = random_weight(3, 27, c_in, c_out).requires_grad_()
-    x = SparseTensor.from_batch(coords, feats, dense_grid_limit=dense_limit)
+    x = SparseTensor.from_batch(coords, feats, dense_grid_limit=dense_limit, algorithm=algorithm)
     out = SubmanifoldConv3d(c_in, c_out).double()
     out.weight = torch.nn.Parameter(weight.detach().clone())
     y = out(x)
@@ -86,13 +90,14 @@ def test_downsample_and_upsample_match_dense(batch, count, channels, dense_limit
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("algorithm", ["gather", "pairs"])
 @pytest.mark.parametrize("stride", [2, 4])
-def test_coarse_strides_match_dense(stride):
+def test_coarse_strides_match_dense(stride, algorithm):
     """Layers at stride s > 1 (coordinates multiples of s) behave like dense convs on the s-grid."""
     batch, size = 2, 8
     coords = random_coords(12, batch, size, 150, stride=stride)
     # reach stride s by downsampling a stride-1 tensor whose voxels are exactly these
-    x = SparseTensor.from_batch(coords, random_feats(13, len(coords), 2))
+    x = SparseTensor.from_batch(coords, random_feats(13, len(coords), 2), algorithm=algorithm)
     level = x
     while level.stride < stride:
         level = _conv(DownsampleConv3d, random_weight(14, 8, 2, 2))(level)
@@ -143,9 +148,14 @@ def test_gradcheck_tiny():
     w2 = random_weight(27, 8, 2, 3).requires_grad_()
     fc = random_feats(28, n_coarse, 3).requires_grad_()
     w2t = random_weight(29, 8, 3, 2).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: SubmanifoldConvFunction.apply(a, b, nbr), (f, w3))
-    assert torch.autograd.gradcheck(lambda a, b: DownsampleConvFunction.apply(a, b, down.children, down.slot), (f, w2))
-    assert torch.autograd.gradcheck(lambda a, b: UpsampleConvFunction.apply(a, b, down.children, down.slot), (fc, w2t))
+    ws = Workspace()
+    pairs = PairList(nbr)
+    assert torch.autograd.gradcheck(lambda a, b: SubmanifoldConvFunction.apply(a, b, nbr, ws), (f, w3))
+    assert torch.autograd.gradcheck(lambda a, b: SubmanifoldPairsFunction.apply(a, b, pairs, ws), (f, w3))
+    assert torch.autograd.gradcheck(
+        lambda a, b: DownsampleConvFunction.apply(a, b, down.children, down.slot, ws), (f, w2))
+    assert torch.autograd.gradcheck(
+        lambda a, b: UpsampleConvFunction.apply(a, b, down.children, down.slot, ws), (fc, w2t))
 
 
 def test_lookup_paths_agree():
@@ -174,12 +184,15 @@ def test_neighbour_table_by_brute_force():
             assert int(nbr[i, k]) == rows.get(q, n)
 
 
-def test_bitwise_deterministic():
+@pytest.mark.parametrize("algorithm", ["gather", "pairs"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bitwise_deterministic(algorithm, threads):
     coords = random_coords(34, 2, 16, 1500)
+    torch.set_num_threads(threads)  # restored by the conftest fixture
 
     def run():
         feats = random_feats(35, len(coords), 8, torch.float32).requires_grad_()
-        x = SparseTensor.from_batch(coords, feats)
+        x = SparseTensor.from_batch(coords, feats, algorithm=algorithm)
         torch.manual_seed(0)
         s = SubmanifoldConv3d(8, 16)
         d = DownsampleConv3d(16, 16)
@@ -204,3 +217,28 @@ def test_kernel_maps_cached_per_stride():
     z1 = DownsampleConv3d(2, 2).double()(x)
     z2 = DownsampleConv3d(2, 3).double()(x)
     assert z1.coords is z2.coords
+
+
+def test_algorithms_agree_and_unknown_is_refused():
+    coords = random_coords(38, 2, 10, 500)
+    feats = random_feats(39, len(coords), 5)
+    conv = _conv(SubmanifoldConv3d, random_weight(40, 27, 5, 7))
+    a = conv(SparseTensor.from_batch(coords, feats, algorithm="gather")).feats
+    b = conv(SparseTensor.from_batch(coords, feats, algorithm="pairs")).feats
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert SparseTensor.from_batch(coords, feats).context.algorithm == "pairs"  # auto on the CPU
+    with pytest.raises(ValueError, match="unknown torch-backend algorithm 'fast'"):
+        SparseTensor.from_batch(coords, feats, algorithm="fast")
+
+
+def test_workspace_never_aliases_outputs():
+    """Outputs of consecutive layers stay intact while later layers reuse the scratch buffers."""
+    coords = random_coords(41, 1, 10, 400)
+    for algorithm in ("gather", "pairs"):
+        x = SparseTensor.from_batch(coords, random_feats(42, len(coords), 4), algorithm=algorithm)
+        s1, s2 = _conv(SubmanifoldConv3d, random_weight(43, 27, 4, 4)), _conv(SubmanifoldConv3d, random_weight(44, 27, 4, 4))
+        y1 = s1(x)
+        kept = y1.feats.clone()
+        s2(y1)
+        _conv(DownsampleConv3d, random_weight(45, 8, 4, 4))(y1)
+        assert torch.equal(y1.feats, kept)

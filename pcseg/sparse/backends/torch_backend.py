@@ -45,85 +45,114 @@ ALGORITHMS = ("auto", "gather", "pairs")
 CHUNK_ELEMENTS = 1 << 22
 
 
-def _pad(x: torch.Tensor) -> torch.Tensor:
-    """Append one zero row (the target of "no neighbour" entries)."""
-    return torch.cat([x, x.new_zeros((1, x.shape[1]))], dim=0)
+class Workspace:
+    """Scratch buffers reused by every layer of a batch.
+
+    A fresh 100k x 27 x 96 gather buffer is mostly page faults on the CPU (measured: ``index_select``
+    into a new tensor 0.73 s, into a reused one 0.08 s), so gathers land in these buffers, grown on
+    demand. Nothing returned to autograd ever aliases them.
+    """
+
+    def __init__(self):
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        """A (rows, cols) tensor with ``like``'s dtype and device (contents undefined)."""
+        key = (name, like.dtype, like.device)
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < rows * cols:
+            buf = torch.empty(max(rows * cols, 1), dtype=like.dtype, device=like.device)
+            self._buffers[key] = buf
+        return buf[: rows * cols].view(rows, cols)
+
+    def padded(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with one zero row appended (the target of "no neighbour" entries)."""
+        out = self.get(name, x.shape[0] + 1, x.shape[1], x)
+        out[:-1].copy_(x)
+        out[-1].zero_()
+        return out
 
 
 def _chunk_rows(k: int, c: int) -> int:
     return max(1, CHUNK_ELEMENTS // max(1, k * c))
 
 
-def gather_matmul(src: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _gathered(ws: Workspace, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``src[index]`` as (R, K * C), written into the workspace."""
+    r, k = index.shape
+    c = src.shape[1]
+    cols = ws.get("cols", r * k, c, src)
+    torch.index_select(src, 0, index.reshape(-1), out=cols)
+    return cols.view(r, k * c)
+
+
+def gather_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``src[index].view(R, K * C) @ weight``, chunked over rows.
 
     Args:
+        ws: scratch buffers.
         src: (S, C) rows (usually with the zero padding row at the end).
         index: (R, K) int64 rows of ``src``.
         weight: (K * C, D).
 
     Returns:
-        (R, D).
+        (R, D), a new tensor.
     """
     r, k = index.shape
-    c = src.shape[1]
     out = src.new_empty((r, weight.shape[1]))
-    step = _chunk_rows(k, c)
+    step = _chunk_rows(k, src.shape[1])
     for a in range(0, r, step):
         b = min(r, a + step)
-        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * c)
-        torch.mm(cols, weight, out=out[a:b])
+        torch.mm(_gathered(ws, src, index[a:b]), weight, out=out[a:b])
     return out
 
 
-def gather_t_matmul(src: torch.Tensor, index: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+def gather_t_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """``src[index].view(R, K * C).T @ other`` -> (K * C, D), chunked over rows (fixed summation order)."""
     r, k = index.shape
-    c = src.shape[1]
-    acc = src.new_zeros((k * c, other.shape[1]))
-    step = _chunk_rows(k, c)
+    acc = src.new_zeros((k * src.shape[1], other.shape[1]))
+    step = _chunk_rows(k, src.shape[1])
     for a in range(0, r, step):
         b = min(r, a + step)
-        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * c)
-        acc.addmm_(cols.t(), other[a:b])
+        acc.addmm_(_gathered(ws, src, index[a:b]).t(), other[a:b])
     return acc
 
 
-def dense_t_gather_matmul(dense: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+def dense_t_gather_matmul(ws: Workspace, dense: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``dense.T @ src[index].view(R, K * D)`` -> (C, K * D), chunked over rows."""
     r, k = index.shape
-    d = src.shape[1]
-    acc = src.new_zeros((dense.shape[1], k * d))
-    step = _chunk_rows(k, d)
+    acc = src.new_zeros((dense.shape[1], k * src.shape[1]))
+    step = _chunk_rows(k, src.shape[1])
     for a in range(0, r, step):
         b = min(r, a + step)
-        cols = src.index_select(0, index[a:b].reshape(-1)).view(b - a, k * d)
-        acc.addmm_(dense[a:b].t(), cols)
+        acc.addmm_(dense[a:b].t(), _gathered(ws, src, index[a:b]))
     return acc
 
 
 class SubmanifoldConvFunction(Function):
-    """3x3x3 submanifold convolution through a neighbour table (see module docstring)."""
+    """3x3x3 submanifold convolution through a neighbour table, im2col form (see module docstring)."""
 
     @staticmethod
-    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, neighbours: torch.Tensor, ws: Workspace):
         k, c_in, c_out = weight.shape
         ctx.save_for_backward(feats, weight, neighbours)
-        return gather_matmul(_pad(feats), neighbours, weight.reshape(k * c_in, c_out))
+        ctx.ws = ws
+        return gather_matmul(ws, ws.padded("pad", feats), neighbours, weight.reshape(k * c_in, c_out))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         feats, weight, neighbours = ctx.saved_tensors
+        ws: Workspace = ctx.ws
         k, c_in, c_out = weight.shape
         grad_out = grad_out.contiguous()
         grad_feats = grad_weight = None
         if ctx.needs_input_grad[0]:
             mirrored = weight.flip(0).transpose(1, 2).reshape(k * c_out, c_in)
-            grad_feats = gather_matmul(_pad(grad_out), neighbours, mirrored)
+            grad_feats = gather_matmul(ws, ws.padded("pad", grad_out), neighbours, mirrored)
         if ctx.needs_input_grad[1]:
-            grad_weight = gather_t_matmul(_pad(feats), neighbours, grad_out).view(k, c_in, c_out)
-        return grad_feats, grad_weight, None
+            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), neighbours, grad_out).view(k, c_in, c_out)
+        return grad_feats, grad_weight, None, None
 
 
 class PairList:
@@ -149,19 +178,23 @@ class SubmanifoldPairsFunction(Function):
 
     ``Y = X W_c + sum_k index_add(out_k, X[in_k] W_k)``; ``dX`` mirrors it with ``W_k^T`` and
     ``dW_k = X[in_k]^T G[out_k]``. Within one ``index_add_`` call every target row is distinct (a
-    voxel has one neighbour per offset), so nothing is ever accumulated concurrently into one row and
-    the result does not depend on threads; calls follow a fixed offset order.
+    voxel has one neighbour per offset), so no row is ever accumulated concurrently and the result
+    does not depend on the number of threads; calls follow a fixed offset order.
     """
 
     @staticmethod
-    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, pairs: PairList) -> torch.Tensor:
+    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, pairs: PairList, ws: Workspace):
         ctx.save_for_backward(feats, weight)
-        ctx.pairs = pairs
+        ctx.pairs, ctx.ws = pairs, ws
         c = pairs.centre
         out = feats @ weight[c]
         for k, (o, i) in enumerate(zip(pairs.out_rows, pairs.in_rows)):
-            if k != c and o.numel():
-                out.index_add_(0, o, feats.index_select(0, i) @ weight[k])
+            n = o.numel()
+            if k == c or n == 0:
+                continue
+            rows = torch.index_select(feats, 0, i, out=ws.get("rows", n, feats.shape[1], feats))
+            prod = torch.mm(rows, weight[k], out=ws.get("prod", n, weight.shape[2], feats))
+            out.index_add_(0, o, prod)
         return out
 
     @staticmethod
@@ -169,37 +202,48 @@ class SubmanifoldPairsFunction(Function):
     def backward(ctx, grad_out: torch.Tensor):
         feats, weight = ctx.saved_tensors
         pairs: PairList = ctx.pairs
+        ws: Workspace = ctx.ws
         c = pairs.centre
         grad_out = grad_out.contiguous()
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_feats = grad_out @ weight[c].t() if need_x else None
-        grad_weight = torch.zeros_like(weight) if need_w else None
+        grad_weight = torch.empty_like(weight) if need_w else None
         if need_w:
-            grad_weight[c] = feats.t() @ grad_out
+            torch.mm(feats.t(), grad_out, out=grad_weight[c])
+        c_in, c_out = weight.shape[1], weight.shape[2]
         for k, (o, i) in enumerate(zip(pairs.out_rows, pairs.in_rows)):
-            if k == c or not o.numel():
+            if k == c:
                 continue
-            g = grad_out.index_select(0, o)
+            n = o.numel()
+            if n == 0:
+                if need_w:
+                    grad_weight[k].zero_()
+                continue
+            g = torch.index_select(grad_out, 0, o, out=ws.get("grad_rows", n, c_out, grad_out))
             if need_x:
-                grad_feats.index_add_(0, i, g @ weight[k].t())
+                prod = torch.mm(g, weight[k].t(), out=ws.get("prod", n, c_in, grad_out))
+                grad_feats.index_add_(0, i, prod)
             if need_w:
-                grad_weight[k] = feats.index_select(0, i).t() @ g
-        return grad_feats, grad_weight, None
+                rows = torch.index_select(feats, 0, i, out=ws.get("rows", n, c_in, feats))
+                torch.mm(rows.t(), g, out=grad_weight[k])
+        return grad_feats, grad_weight, None, None
 
 
 class DownsampleConvFunction(Function):
     """Stride-2 2x2x2 convolution: fine rows -> coarse rows."""
 
     @staticmethod
-    def forward(ctx, feats, weight, children, slot):
+    def forward(ctx, feats, weight, children, slot, ws):
         k, c_in, c_out = weight.shape
         ctx.save_for_backward(feats, weight, children, slot)
-        return gather_matmul(_pad(feats), children, weight.reshape(k * c_in, c_out))
+        ctx.ws = ws
+        return gather_matmul(ws, ws.padded("pad", feats), children, weight.reshape(k * c_in, c_out))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         feats, weight, children, slot = ctx.saved_tensors
+        ws: Workspace = ctx.ws
         k, c_in, c_out = weight.shape
         grad_out = grad_out.contiguous()
         grad_feats = grad_weight = None
@@ -207,17 +251,18 @@ class DownsampleConvFunction(Function):
             per_slot = grad_out @ weight.permute(2, 0, 1).reshape(c_out, k * c_in)
             grad_feats = per_slot.view(-1, c_in).index_select(0, slot)
         if ctx.needs_input_grad[1]:
-            grad_weight = gather_t_matmul(_pad(feats), children, grad_out).view(k, c_in, c_out)
-        return grad_feats, grad_weight, None, None
+            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), children, grad_out).view(k, c_in, c_out)
+        return grad_feats, grad_weight, None, None, None
 
 
 class UpsampleConvFunction(Function):
     """Stride-2 2x2x2 transposed convolution: coarse rows -> fine rows."""
 
     @staticmethod
-    def forward(ctx, feats, weight, children, slot):
+    def forward(ctx, feats, weight, children, slot, ws):
         k, c_in, c_out = weight.shape
         ctx.save_for_backward(feats, weight, children, slot)
+        ctx.ws = ws
         per_slot = feats @ weight.permute(1, 0, 2).reshape(c_in, k * c_out)
         return per_slot.view(-1, c_out).index_select(0, slot)
 
@@ -225,15 +270,17 @@ class UpsampleConvFunction(Function):
     @once_differentiable
     def backward(ctx, grad_out):
         feats, weight, children, slot = ctx.saved_tensors
+        ws: Workspace = ctx.ws
         k, c_in, c_out = weight.shape
         grad_out = grad_out.contiguous()
         grad_feats = grad_weight = None
+        padded = ws.padded("pad", grad_out)
         if ctx.needs_input_grad[0]:
-            grad_feats = gather_matmul(_pad(grad_out), children, weight.transpose(1, 2).reshape(k * c_out, c_in))
+            grad_feats = gather_matmul(ws, padded, children, weight.transpose(1, 2).reshape(k * c_out, c_in))
         if ctx.needs_input_grad[1]:
-            flat = dense_t_gather_matmul(feats, _pad(grad_out), children)  # (C_in, K * C_out)
+            flat = dense_t_gather_matmul(ws, feats, padded, children)  # (C_in, K * C_out)
             grad_weight = flat.view(c_in, k, c_out).permute(1, 0, 2).contiguous()
-        return grad_feats, grad_weight, None, None
+        return grad_feats, grad_weight, None, None, None
 
 
 class _Level:
@@ -273,6 +320,7 @@ class TorchContext:
         if algorithm == "auto":
             algorithm = "pairs" if coords.device.type == "cpu" else "gather"
         self.algorithm = algorithm
+        self.workspace = Workspace()
         self.device = coords.device
         self.batch_size = batch_size
         self.dense_limit = dense_limit
@@ -328,15 +376,15 @@ class TorchContext:
     # -- operations -------------------------------------------------------------------------
     def submanifold_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         if self.algorithm == "pairs":
-            return SubmanifoldPairsFunction.apply(feats, weight, self.pairs(stride))
-        return SubmanifoldConvFunction.apply(feats, weight, self.neighbours(stride))
+            return SubmanifoldPairsFunction.apply(feats, weight, self.pairs(stride), self.workspace)
+        return SubmanifoldConvFunction.apply(feats, weight, self.neighbours(stride), self.workspace)
 
     def downsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         down = self.downsample(stride)
-        return DownsampleConvFunction.apply(feats, weight, down.children, down.slot)
+        return DownsampleConvFunction.apply(feats, weight, down.children, down.slot, self.workspace)
 
     def upsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         if stride % 2 or stride // 2 not in self._levels:
             raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
         down = self.downsample(stride // 2)
-        return UpsampleConvFunction.apply(feats, weight, down.children, down.slot)
+        return UpsampleConvFunction.apply(feats, weight, down.children, down.slot, self.workspace)
