@@ -7,6 +7,7 @@ workers, their order, or whether the run was resumed.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -82,6 +83,15 @@ class SegmentationDataset:
             self.augment = [augment_config(augment)] * num_views
         self.weak_label_source = str(weak_labels) if isinstance(weak_labels, (str, Path)) else None
         self.weak_labels = wl.load(weak_labels) if isinstance(weak_labels, (str, Path)) else weak_labels
+        self.scenes_without_weak_labels: list[str] = []
+        if self.weak_labels is not None:
+            self.scenes_without_weak_labels = [s for s in self.scenes if s not in self.weak_labels]
+            if len(self.scenes_without_weak_labels) == len(self.scenes) and self.scenes and self.weak_label_source:
+                raise DataError(self.weak_label_source or "weak labels",
+                                f"no entry for any scene of split {split!r} (e.g. {self.scenes[0]}): labels of another dataset?")
+            if self.scenes_without_weak_labels:
+                warnings.warn(f"{len(self.scenes_without_weak_labels)} of {len(self.scenes)} {split} scenes have no weak labels "
+                              f"(e.g. {self.scenes_without_weak_labels[0]}); they train without labelled points", stacklevel=2)
         self.epoch = 0
 
     # ------------------------------------------------------------------ protocol

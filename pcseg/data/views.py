@@ -82,6 +82,8 @@ def make_view(
         keep = crop_mask(pts, cfg.crop_bound, cfg.crop_shift, rng)
         if retain_labels:
             keep |= labelled
+        if not keep.any():  # a crop window that misses every point (hollow scene): keep the scene whole
+            keep[:] = True
         alive, pts = alive[keep], pts[keep]
     if any(cfg.rotate) or cfg.scale is not None:
         rot = random_rotation(cfg, rng)
