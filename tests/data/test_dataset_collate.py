@@ -190,3 +190,10 @@ def test_flips_and_shift_keep_coordinates_non_negative():
             flipped_axes.add(axis)
         np.testing.assert_allclose(np.sort(np.ptp(v["coord"], axis=0)), np.sort(np.ptp(base["coord"], axis=0)), atol=1e-5)
     assert flipped_axes == {0, 1}
+
+
+def test_weak_label_file_of_another_dataset_is_refused(small_dataset, tmp_path):
+    path = tmp_path / "other.pth"
+    wl.save(path, {"Area_1_office_1": np.array([1, 2])}, {})
+    with pytest.raises(DataError, match=r"other\.pth: no entry for any scene of split 'train'"):
+        SegmentationDataset(small_dataset, "train", voxel_size=0.1, weak_labels=path)
