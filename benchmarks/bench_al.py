@@ -38,12 +38,7 @@ def prepare(data: Path, scenes: int) -> Path:
 def run_al(root: Path, run_dir: Path, strategy: str, seed: int, args: argparse.Namespace,
            round0_from: Path | None, log: Path) -> float:
     cmd = [sys.executable, "-m", "pcseg.cli.main", "al", "hpal_synthetic", f"data.root={root}", f"run_dir={run_dir}",
-           f"seed={seed}", f"al.strategy={strategy}", f"al.rounds={args.rounds}",
-           f"al.budget_percent={args.budget_percent}", f"al.init.percent={args.init_percent}",
-           f"trainer.epochs={args.epochs}", f"trainer.eval_every={args.epochs}", "trainer.progress=false",
-           f"model.width={args.width}", "model.planes=[32,64,128,256,256,128,96,96]",
-           f"data.voxel_size={args.voxel}", f"data.num_workers={args.workers}", f"al.threads={args.threads}",
-           *args.overrides]
+           f"seed={seed}", f"al.strategy={strategy}", "trainer.progress=false", *args.overrides]
     if round0_from is not None:
         cmd.append(f"al.round0_from={round0_from}")
     if (run_dir / "al.json").is_file():
@@ -76,16 +71,23 @@ def collect(runs: Path, strategies: list[str], seeds: list[int]) -> dict:
 def write_results(table: dict, strategies: list[str], seeds: list[int], args: argparse.Namespace, seconds: float,
                   out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    from pcseg.engine.config import compose_config
+
+    cfg = compose_config("hpal_synthetic", list(args.overrides))
+    n_val = max(1, round(args.scenes / 4))
     lines = ["# Active learning on the synthetic rooms: HPAL vs random vs entropy", "",
-             f"`benchmarks/bench_al.py`: {args.scenes} generated rooms (`pcseg prepare synthetic --scenes "
-             f"{args.scenes}`: {int(args.scenes - max(1, round(args.scenes / 4)))} train / "
-             f"{max(1, round(args.scenes / 4))} val), experiment `hpal_synthetic` (mean teacher, MinkUNet width "
-             f"{args.width}, {args.voxel} m voxels, [RGB, xyz] input), {args.rounds} rounds, initial labels "
-             f"{args.init_percent} % of every training room, then {args.budget_percent} % of all training points "
-             f"per round chosen globally, {args.epochs} epochs per round (round 0 from scratch, later rounds "
-             f"warm-started from the previous best). Seeds {', '.join(map(str, seeds))}: the seed keys the initial "
-             "labels, the network initialisation and the augmentation; all strategies of a seed share round 0.",
-             "", "Validation mIoU (%, point level, best checkpoint of the round), mean ± std over seeds:", ""]
+             f"`benchmarks/bench_al.py`: {args.scenes} generated rooms (`pcseg prepare synthetic --scenes {args.scenes}`: "
+             f"{args.scenes - n_val} train / {n_val} val), experiment `hpal_synthetic`"
+             + (f" with {' '.join(args.overrides)}" if args.overrides else "")
+             + f": mean teacher, MinkUNet width {cfg.model.width}, {cfg.data.voxel_size} m voxels, [RGB, xyz] input, "
+             f"batch {cfg.data.batch_size}, {cfg.al.rounds} rounds; initial labels {cfg.al.init.percent} % of every "
+             f"training room, then {cfg.al.budget_percent} % of all training points per round chosen globally; "
+             f"round 0 {cfg.al.round0_epochs or cfg.trainer.epochs} epochs from scratch, later rounds "
+             f"{cfg.trainer.epochs} epochs warm-started from the previous best. Seeds {', '.join(map(str, seeds))}: the "
+             "seed keys the initial labels, the network initialisation and the augmentation; all strategies of a seed "
+             "share round 0 (`al.round0_from`).",
+             "", "Validation mIoU (%, every point of the val rooms, best checkpoint of the round), mean ± std over "
+             "seeds; the last columns are the paired difference to random (same seed):", ""]
     header = "| round | labelled % | " + " | ".join(strategies) + " | " + " | ".join(
         f"{s} − random" for s in strategies if s != "random") + " |"
     lines += [header, "|" + "---|" * (2 + len(strategies) + len([s for s in strategies if s != "random"]))]
@@ -155,21 +157,14 @@ def plot(summary: dict, strategies: list[str], path: Path) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("/tmp/pcseg-bench-al/data"), help="synthetic dataset folder")
-    p.add_argument("--scenes", type=int, default=16, help="rooms to generate if --data is empty (a quarter are val)")
+    p.add_argument("--scenes", type=int, default=12, help="rooms to generate if --data is empty (a quarter are val)")
     p.add_argument("--runs", type=Path, default=Path("/tmp/pcseg-bench-al/runs"), help="folder of the AL runs")
     p.add_argument("--strategies", default="hpal,random,entropy", help="comma-separated strategies")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    p.add_argument("--rounds", type=int, default=4, help="training rounds")
-    p.add_argument("--init-percent", type=float, default=0.02, help="initial labels, %% of every training room")
-    p.add_argument("--budget-percent", type=float, default=0.02, help="labels per round, %% of all training points")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per round")
-    p.add_argument("--width", type=float, default=0.25, help="MinkUNet width multiplier")
-    p.add_argument("--voxel", type=float, default=0.05, help="voxel size (m)")
-    p.add_argument("--workers", type=int, default=1, help="data-loader workers")
-    p.add_argument("--threads", type=int, default=2, help="scenes scored in parallel")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="results folder")
     p.add_argument("--report-only", action="store_true", help="only collect finished runs and write the results")
-    p.add_argument("overrides", nargs="*", help="extra hydra overrides for every run")
+    p.add_argument("overrides", nargs="*", help="hydra overrides for every run (the protocol is the hpal_synthetic "
+                   "experiment: rounds, budgets, epochs, width, voxels; e.g. al.rounds=3 trainer.epochs=2)")
     args = p.parse_args()
     strategies = args.strategies.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]

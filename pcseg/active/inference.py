@@ -86,8 +86,8 @@ def infer_scenes(
     device = device or torch.device("cpu")
     model, feature_mode = load_round_model(cfg, checkpoint, num_classes, device)
     dataset, _ = build_val_loader(cfg, feature_mode, DistInfo(), split=cfg.data.train_split)
-    if len(dataset) != len(scenes):
-        raise RuntimeError(f"the training split has {len(dataset)} scenes in the dataset but {len(scenes)} in the list")
+    if list(dataset.scenes) != list(scenes):
+        raise RuntimeError("the inference dataset's scenes differ from the active-learning pool (split changed?)")
     loader = DataLoader(dataset, batch_size=1, sampler=todo, num_workers=int(cfg.data.get("num_workers", 0)),
                         collate_fn=collate)
     it: Any = loader

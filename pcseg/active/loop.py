@@ -381,6 +381,9 @@ class ActiveLearningRun:
             cfg.init_checkpoint = str(self._checkpoint(k - 1))
         cfg.data.weak_labels = None
         cfg.name = f"{self.cfg.name}/round_{k:02d}"
+        if k == 0 and self.al.get("round0_epochs"):
+            cfg.trainer.epochs = int(self.al.round0_epochs)
+            cfg.trainer.max_iterations = None
         return cfg
 
     def _train_round(self, k: int, labels: LabelSet) -> None:

@@ -26,6 +26,7 @@ class FakeTrainer:
     def __call__(self, cfg, weak_labels=None):
         rnd = int(Path(cfg.run_dir).parent.name.split("_")[1])
         self.calls.append({"round": rnd, "resume": bool(cfg.resume), "init": cfg.init_checkpoint,
+                           "epochs": int(cfg.trainer.epochs),
                            "labels": {k: v.copy() for k, v in weak_labels.items()}})
         if self.crash_at_round == rnd:
             self.crash_at_round = None
@@ -66,6 +67,7 @@ def test_budget_accounting_and_warm_start(tiny_dataset, tmp_path):
     final = LabelSet.load(run.labels_path(2))
     for s in final.indices:
         np.testing.assert_array_equal(final.labels[s], run.dataset.load(s).segment[final.indices[s]])
+    assert [c["epochs"] for c in fake.calls] == [8, 8, 8]
     # round k trains on label set k and starts from round k-1's best checkpoint
     assert fake.calls[0]["init"] is None
     assert fake.calls[1]["init"].endswith("round_00/train/checkpoints/best.pt")
@@ -74,6 +76,12 @@ def test_budget_accounting_and_warm_start(tiny_dataset, tmp_path):
     assert [r["labelled_points"] for r in summary["rounds"]] == [12, 37, 62]
     assert "| 2 | 62 |" in (run.dir / "summary.md").read_text()
     assert json.loads((run.dir / "status.json").read_text())["phase"] == "done"
+
+
+def test_round0_epochs(tiny_dataset, tmp_path):
+    fake = FakeTrainer()
+    ActiveLearningRun(config(tiny_dataset, tmp_path / "run", "al.round0_epochs=20", "al.rounds=2"), train_fn=fake).run()
+    assert [c["epochs"] for c in fake.calls] == [20, 8]
 
 
 def test_crash_in_training_resumes_with_the_same_labels(tiny_dataset, tmp_path):
@@ -148,10 +156,12 @@ def test_export_annotator_waits_for_a_person(tiny_dataset, tmp_path):
 def test_round0_can_be_reused_from_a_run_with_the_same_initial_labels(tiny_dataset, tmp_path):
     ActiveLearningRun(config(tiny_dataset, tmp_path / "a"), train_fn=FakeTrainer()).run()
     fake = FakeTrainer()
-    b = ActiveLearningRun(config(tiny_dataset, tmp_path / "b", "al.budget_points=10", f"al.round0_from={tmp_path / 'a'}"),
+    b = ActiveLearningRun(config(tiny_dataset, tmp_path / "b", "al.budget_points=10", f"al.round0_from={tmp_path / 'a'}",
+                                 "al.round0_epochs=20"),
                           train_fn=fake)
     assert b.run().status == "done"
     assert [c["round"] for c in fake.calls] == [1, 2]  # round 0 was copied, not trained
+    assert [c["epochs"] for c in fake.calls] == [8, 8]
     assert (b.round_dir(0) / "train" / "checkpoints" / "best.pt").is_file()
     assert fake.calls[0]["init"] == str(b.round_dir(0) / "train" / "checkpoints" / "best.pt")
     rec = json.loads((b.round_dir(0) / "round.json").read_text())
