@@ -92,18 +92,23 @@ def run(args: argparse.Namespace) -> int:
     if args.cfg:
         print(OmegaConf.to_yaml(cfg, resolve=True))
         return 0
-    from pcseg.active.loop import ActiveLearningRun
+    from pathlib import Path
 
-    al_run = ActiveLearningRun(cfg, args.experiment)
+    from pcseg.active.loop import ActiveLearningRun, default_run_dir
+
     if args.status:
-        status = al_run.dir / "status.json"
+        run_dir = Path(cfg.run_dir).expanduser().resolve() if cfg.get("run_dir") else default_run_dir(cfg)
+        status = run_dir / "status.json"
         if not status.is_file():
-            print(f"no active-learning run in {al_run.dir}")
+            print(f"no active-learning run in {run_dir}")
             return 2
-        print(f"{al_run.dir}: {json.loads(status.read_text())}")
-        summary = al_run.dir / "summary.md"
+        st = json.loads(status.read_text())
+        extra = {k: v for k, v in st.items() if k not in ("round", "phase", "time")}
+        print(f"{run_dir}: round {st.get('round')}, phase {st.get('phase')}" + (f" {extra}" if extra else ""))
+        summary = run_dir / "summary.md"
         if summary.is_file():
             print(summary.read_text())
         return 0
+    al_run = ActiveLearningRun(cfg, args.experiment)
     outcome = al_run.run(resume=bool(cfg.get("resume", False)))
     return WAITING_EXIT_CODE if outcome.status == "waiting" else 0

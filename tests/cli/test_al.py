@@ -143,6 +143,9 @@ def test_al_runs_rounds_and_resumes_after_sigkill_at_every_phase(dataset, tmp_pa
     assert run_state(run_dir) == ref
     assert not list(run_dir.rglob("*.tmp")), "stale temporaries left behind"
     assert json.loads((run_dir / "status.json").read_text())["phase"] == "done"
+    status = subprocess.run([sys.executable, "-m", "pcseg.cli.main", "al", "--status", "hpal_synthetic",
+                             f"run_dir={run_dir}"], env=env(), capture_output=True, text=True, cwd=REPO)
+    assert status.returncode == 0 and "phase done" in status.stdout and "| 1 | 45 |" in status.stdout
 
 
 def test_al_cli_errors_are_one_line(dataset, tmp_path):
