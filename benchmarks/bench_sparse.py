@@ -34,12 +34,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--voxels", type=int, default=100_000, help="target voxels in the scene (default 100000)")
     p.add_argument("--voxel-size", type=float, default=0.02, help="voxel edge in metres (default 0.02)")
-    p.add_argument("--model", default="res16unet34c", choices=["res16unet34c", "minkunet"],
-                   help="network to time (default res16unet34c, full size)")
+    p.add_argument(
+        "--model",
+        default="res16unet34c",
+        choices=["res16unet34c", "minkunet"],
+        help="network to time (default res16unet34c, full size)",
+    )
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of the network (default 1.0)")
-    p.add_argument("--backends", default="all",
-                   help="comma-separated list (torch, torch:gather, torch:pairs, minkowski, spconv) or 'all' "
-                        "(every backend available on the device, plus both torch algorithms)")
+    p.add_argument(
+        "--backends",
+        default="all",
+        help="comma-separated list (torch, torch:gather, torch:pairs, minkowski, spconv) or 'all' "
+        "(every backend available on the device, plus both torch algorithms)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's default)")
     p.add_argument("--repeats", type=int, default=3, help="timed iterations per backend (default 3)")
@@ -183,12 +190,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from pcseg.utils.atomic import atomic_write_json, atomic_write_text
 
-    report = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "worker"},
-              "machine": _machine(), "results": [], "failed": [],
-              "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    report = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "worker"},
+        "machine": _machine(),
+        "results": [],
+        "failed": [],
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     for backend in tqdm(_backends(args), desc="backends"):
-        cmd = [sys.executable, str(Path(__file__).resolve()), *(argv if argv is not None else sys.argv[1:]),
-               "--worker", backend]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *(argv if argv is not None else sys.argv[1:]),
+            "--worker",
+            backend,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -197,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         report["results"].append(result)
-        print(f"{backend}: forward {result['forward_s']:.2f} s, backward {result['backward_s']:.2f} s, "
-              f"total {result['total_s']:.2f} s, peak RSS {result['peak_rss_mib']:.0f} MiB", file=sys.stderr)
+        print(
+            f"{backend}: forward {result['forward_s']:.2f} s, backward {result['backward_s']:.2f} s, "
+            f"total {result['total_s']:.2f} s, peak RSS {result['peak_rss_mib']:.0f} MiB",
+            file=sys.stderr,
+        )
     report["machine"]["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out.with_suffix(".json"), report)

@@ -24,12 +24,24 @@ from pcseg.utils.errors import ConfigError
 #: MinkUNet: torchsparse 1.2's MinkUNet (cr = 1) as HPAL uses it (spec §13).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "res16unet34c": dict(
-        init_dim=32, planes=(32, 64, 128, 256, 256, 128, 96, 96), layers=(2, 3, 4, 6, 2, 2, 2, 2),
-        stem_convs=1, head="conv", bn_momentum=0.02, block_bn_momentum=0.1, init="kaiming_fan_out",
+        init_dim=32,
+        planes=(32, 64, 128, 256, 256, 128, 96, 96),
+        layers=(2, 3, 4, 6, 2, 2, 2, 2),
+        stem_convs=1,
+        head="conv",
+        bn_momentum=0.02,
+        block_bn_momentum=0.1,
+        init="kaiming_fan_out",
     ),
     "minkunet": dict(
-        init_dim=32, planes=(32, 64, 128, 256, 256, 128, 96, 96), layers=(2, 2, 2, 2, 2, 2, 2, 2),
-        stem_convs=2, head="linear", bn_momentum=0.1, block_bn_momentum=0.1, init="uniform",
+        init_dim=32,
+        planes=(32, 64, 128, 256, 256, 128, 96, 96),
+        layers=(2, 2, 2, 2, 2, 2, 2, 2),
+        stem_convs=2,
+        head="linear",
+        bn_momentum=0.1,
+        block_bn_momentum=0.1,
+        init="uniform",
     ),
 }
 
@@ -68,14 +80,18 @@ def build_model(name: str, in_channels: int, num_classes: int, **overrides: Any)
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(available_models())}")
     unknown = set(overrides) - _OVERRIDES
     if unknown:
-        raise ConfigError(f"unknown override(s) {sorted(unknown)} for model {name!r}; allowed: {sorted(_OVERRIDES)}")
+        raise ConfigError(
+            f"unknown override(s) {sorted(unknown)} for model {name!r}; allowed: {sorted(_OVERRIDES)}"
+        )
     spec = dict(MODEL_DEFAULTS[key])
     for field in ("planes", "layers"):
         if overrides.get(field) is not None:
             value = tuple(int(v) for v in overrides[field])
             if len(value) != 8 or min(value) < 0 or (field == "planes" and min(value) < 1):
-                raise ConfigError(f"{name}: {field} needs 8 {'positive' if field == 'planes' else 'non-negative'} "
-                                  f"integers, got {list(overrides[field])}")
+                raise ConfigError(
+                    f"{name}: {field} needs 8 {'positive' if field == 'planes' else 'non-negative'} "
+                    f"integers, got {list(overrides[field])}"
+                )
             spec[field] = value
     for field in ("init_dim",):
         if overrides.get(field) is not None:
@@ -93,7 +109,9 @@ def build_model(name: str, in_channels: int, num_classes: int, **overrides: Any)
         spec["init_dim"] = max(1, round(spec["init_dim"] * width))
         spec["planes"] = tuple(max(1, round(p * width)) for p in spec["planes"])
     if in_channels < 1 or num_classes < 1:
-        raise ConfigError(f"{name}: in_channels and num_classes must be >= 1, got {in_channels}, {num_classes}")
+        raise ConfigError(
+            f"{name}: in_channels and num_classes must be >= 1, got {in_channels}, {num_classes}"
+        )
     cfg = UNetConfig(in_channels=int(in_channels), num_classes=int(num_classes), **spec)
     return _CLASSES[key](cfg, init_seed=int(overrides.get("init_seed") or 0))
 

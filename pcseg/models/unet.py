@@ -49,7 +49,8 @@ class ResidualBlock(nn.Module):
             None
             if in_channels == out_channels
             else nn.Sequential(
-                PointwiseConv3d(in_channels, out_channels), BatchNorm(out_channels, momentum=shortcut_bn_momentum)
+                PointwiseConv3d(in_channels, out_channels),
+                BatchNorm(out_channels, momentum=shortcut_bn_momentum),
             )
         )
 
@@ -64,8 +65,10 @@ def _conv_bn_relu(conv: nn.Module, channels: int, momentum: float) -> nn.Sequent
 
 
 def _blocks(in_channels: int, out_channels: int, count: int, bn_momentum: float, shortcut_momentum: float):
-    layers = [ResidualBlock(in_channels if i == 0 else out_channels, out_channels, bn_momentum, shortcut_momentum)
-              for i in range(count)]
+    layers = [
+        ResidualBlock(in_channels if i == 0 else out_channels, out_channels, bn_momentum, shortcut_momentum)
+        for i in range(count)
+    ]
     return nn.Sequential(*layers)
 
 
@@ -109,7 +112,9 @@ class SparseResUNet(nn.Module):
         if len(cfg.planes) != 8 or len(cfg.layers) != 8:
             raise ValueError(f"planes and layers need 8 entries each, got {cfg.planes} and {cfg.layers}")
         if cfg.stem_convs not in (1, 2) or cfg.head not in ("conv", "linear"):
-            raise ValueError(f"stem_convs must be 1 or 2 and head 'conv' or 'linear', got {cfg.stem_convs}, {cfg.head}")
+            raise ValueError(
+                f"stem_convs must be 1 or 2 and head 'conv' or 'linear', got {cfg.stem_convs}, {cfg.head}"
+            )
         self.config = cfg
         p, n, m, mb = cfg.planes, cfg.layers, cfg.bn_momentum, cfg.block_bn_momentum
         stem = [*_conv_bn_relu(SubmanifoldConv3d(cfg.in_channels, cfg.init_dim), cfg.init_dim, m)]

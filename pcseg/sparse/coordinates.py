@@ -103,7 +103,9 @@ class KeyLookup:
         n = keys.numel()
         self.num_rows = n
         if num_cells <= dense_limit:
-            self.table: torch.Tensor | None = torch.full((num_cells,), -1, dtype=torch.int32, device=keys.device)
+            self.table: torch.Tensor | None = torch.full(
+                (num_cells,), -1, dtype=torch.int32, device=keys.device
+            )
             self.table[keys] = torch.arange(n, dtype=torch.int32, device=keys.device)
         else:
             self.table = None

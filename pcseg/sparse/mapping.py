@@ -21,7 +21,9 @@ def voxel_to_point(feats: torch.Tensor, inverse: torch.Tensor, fill_value: float
         ValueError: ``inverse`` is not 1-D, not integer, or holds a row outside ``[-1, M)``.
     """
     if inverse.dim() != 1 or inverse.dtype.is_floating_point or inverse.dtype == torch.bool:
-        raise ValueError(f"inverse must be a 1-D integer tensor, got shape {tuple(inverse.shape)} {inverse.dtype}")
+        raise ValueError(
+            f"inverse must be a 1-D integer tensor, got shape {tuple(inverse.shape)} {inverse.dtype}"
+        )
     if feats.dim() != 2:
         raise ValueError(f"feats must have shape (M, C), got {tuple(feats.shape)}")
     inverse = inverse.to(device=feats.device, dtype=torch.int64)

@@ -39,7 +39,9 @@ class _SparseConv(nn.Module):
         if not isinstance(x, SparseTensor):
             raise TypeError(f"{type(self).__name__} expects a pcseg SparseTensor, got {type(x).__name__}")
         if x.num_channels != self.in_channels:
-            raise ValueError(f"{type(self).__name__}: expected {self.in_channels} input channels, got {x.num_channels}")
+            raise ValueError(
+                f"{type(self).__name__}: expected {self.in_channels} input channels, got {x.num_channels}"
+            )
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"

@@ -67,8 +67,12 @@ def room_points(side: float, num_boxes: int, seed: int, spacing: float) -> tuple
     return pts, ids
 
 
-def room_scene(num_voxels: int = 100_000, voxel_size: float = 0.02, seed: int = 0, batch_index: int = 0,
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def room_scene(
+    num_voxels: int = 100_000,
+    voxel_size: float = 0.02,
+    seed: int = 0,
+    batch_index: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A voxelised room with about ``num_voxels`` voxels (within a few per cent).
 
     Args:
@@ -108,8 +112,12 @@ def room_scene(num_voxels: int = 100_000, voxel_size: float = 0.02, seed: int = 
     return torch.from_numpy(coords.astype(np.int32)), torch.from_numpy(feats.astype(np.float32))
 
 
-def batch_of_rooms(num_scenes: int, num_voxels: int, voxel_size: float = 0.02, seed: int = 0,
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_of_rooms(
+    num_scenes: int,
+    num_voxels: int,
+    voxel_size: float = 0.02,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``num_scenes`` rooms stacked as one batch: coords (M, 4) int32 and feats (M, 3) float32."""
     parts = [room_scene(num_voxels, voxel_size, seed + i, batch_index=i) for i in range(num_scenes)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

@@ -35,8 +35,15 @@ class SparseTensor:
         self.context = context
 
     @classmethod
-    def from_batch(cls, coords: torch.Tensor, feats: torch.Tensor, backend: str = "torch", *,
-                   dense_grid_limit: int | None = None, algorithm: str = "auto") -> "SparseTensor":
+    def from_batch(
+        cls,
+        coords: torch.Tensor,
+        feats: torch.Tensor,
+        backend: str = "torch",
+        *,
+        dense_grid_limit: int | None = None,
+        algorithm: str = "auto",
+    ) -> "SparseTensor":
         """Wrap a collated batch.
 
         Args:
@@ -77,7 +84,9 @@ class SparseTensor:
         if int(c64[:, 0].min()) < 0:
             raise SparseInputError("batch indices (coords[:, 0]) must be >= 0")
         if int(c64.abs().max()) >= 2**30:
-            raise SparseInputError("voxel coordinates and batch indices must lie within +-2**30 (int32 range)")
+            raise SparseInputError(
+                "voxel coordinates and batch indices must lie within +-2**30 (int32 range)"
+            )
         coords = c64.to(torch.int32).contiguous()
         batch_size = int(c64[:, 0].max()) + 1
         lo, hi = c64[:, 1:].min(0).values.cpu(), c64[:, 1:].max(0).values.cpu()
@@ -86,8 +95,9 @@ class SparseTensor:
             raise SparseInputError(
                 f"duplicate voxel coordinate {coords[dup].tolist()} (row {dup}): voxelise with one row per voxel"
             )
-        context = create_context(backend, coords, lo, hi, batch_size, dense_grid_limit=dense_grid_limit,
-                                 algorithm=algorithm)
+        context = create_context(
+            backend, coords, lo, hi, batch_size, dense_grid_limit=dense_grid_limit, algorithm=algorithm
+        )
         return cls(feats.contiguous(), 1, context)
 
     # -- accessors ------------------------------------------------------------------------------
@@ -121,7 +131,9 @@ class SparseTensor:
     def replace_feats(self, feats: torch.Tensor) -> "SparseTensor":
         """Same voxels, new (N, C') features."""
         if feats.dim() != 2 or feats.shape[0] != self.feats.shape[0]:
-            raise ValueError(f"replacement features must have {self.feats.shape[0]} rows, got {tuple(feats.shape)}")
+            raise ValueError(
+                f"replacement features must have {self.feats.shape[0]} rows, got {tuple(feats.shape)}"
+            )
         return SparseTensor(feats, self.stride, self.context)
 
     def __repr__(self) -> str:
@@ -142,7 +154,9 @@ def cat(*tensors: SparseTensor) -> SparseTensor:
     first = tensors[0]
     for t in tensors[1:]:
         if t.context is not first.context:
-            raise ValueError("cat: tensors come from different batches (different SparseTensor.from_batch calls)")
+            raise ValueError(
+                "cat: tensors come from different batches (different SparseTensor.from_batch calls)"
+            )
         if t.stride != first.stride:
             raise ValueError(f"cat: tensor strides differ ({first.stride} vs {t.stride})")
     return SparseTensor(torch.cat([t.feats for t in tensors], dim=1), first.stride, first.context)

@@ -75,8 +75,11 @@ def test_float32_forward_and_every_layer_backward_within_1e_4(name, in_channels)
     runs = {}
     for backend in ("torch", "minkowski"):
         seen = []
-        hooks = [m.register_forward_hook(lambda mod, inp, out, seen=seen: seen.append((mod, inp[0], out)))
-                 for m in model.modules() if isinstance(m, (SubmanifoldConv3d, DownsampleConv3d, UpsampleConv3d))]
+        hooks = [
+            m.register_forward_hook(lambda mod, inp, out, seen=seen: seen.append((mod, inp[0], out)))
+            for m in model.modules()
+            if isinstance(m, (SubmanifoldConv3d, DownsampleConv3d, UpsampleConv3d))
+        ]
         with torch.no_grad():
             runs[backend] = (model(SparseTensor.from_batch(coords, feats, backend=backend)), seen)
         for h in hooks:
@@ -104,9 +107,11 @@ def test_float32_forward_and_every_layer_backward_within_1e_4(name, in_channels)
 
 def _row_map(a: SparseTensor, b: SparseTensor) -> torch.Tensor:
     """Index ``p`` with ``b.coords[i] == a.coords[p[i]]`` (same voxels, each engine's own row order)."""
+
     def keys(t):
         c = t.coords.long()
         return ((c[:, 0] * 4096 + c[:, 1] + 1024) * 4096 + c[:, 2] + 1024) * 4096 + c[:, 3] + 1024
+
     ka, kb = keys(a), keys(b)
     order = torch.argsort(ka)
     pos = torch.searchsorted(ka[order], kb)
@@ -146,4 +151,3 @@ def test_checkpoint_moves_between_backends(save_backend, load_backend):
     with torch.no_grad():
         got = restored(SparseTensor.from_batch(coords, feats, backend=load_backend))["logits"]
     assert _rel(got, expected) < 1e-4
-

@@ -32,13 +32,27 @@ def test_res16unet34c_architecture_details():
     assert m.stem[0].weight.shape == (27, 3, 32)
     assert [len(stage) for stage in m.encoder] == [2, 3, 4, 6]
     assert [len(stage) for stage in m.decoder] == [2, 2, 2, 2]
-    assert [stage[0].weight.shape for stage in m.down] == [(8, 32, 32), (8, 32, 32), (8, 64, 64), (8, 128, 128)]
-    assert [stage[0].weight.shape for stage in m.up] == [(8, 256, 256), (8, 256, 128), (8, 128, 96), (8, 96, 96)]
+    assert [stage[0].weight.shape for stage in m.down] == [
+        (8, 32, 32),
+        (8, 32, 32),
+        (8, 64, 64),
+        (8, 128, 128),
+    ]
+    assert [stage[0].weight.shape for stage in m.up] == [
+        (8, 256, 256),
+        (8, 256, 128),
+        (8, 128, 96),
+        (8, 96, 96),
+    ]
     # concatenated widths entering each decoder stage: 256+128, 128+64, 96+32, 96+32
     assert [stage[0].conv1.in_channels for stage in m.decoder] == [384, 192, 128, 128]
-    assert isinstance(m.head, PointwiseConv3d) and m.head.weight.shape == (1, 96, 20) and m.head.bias is not None
+    assert (
+        isinstance(m.head, PointwiseConv3d) and m.head.weight.shape == (1, 96, 20) and m.head.bias is not None
+    )
     assert m.feature_dim == 96
-    biases = [name for name, mod in m.named_modules() if isinstance(mod, _SparseConv) and mod.bias is not None]
+    biases = [
+        name for name, mod in m.named_modules() if isinstance(mod, _SparseConv) and mod.bias is not None
+    ]
     assert biases == ["head"]
     # bn momentum 0.02 on stem/transition/shortcut BNs, default 0.1 inside blocks; BN init 1 / 0
     assert m.stem[1].momentum == 0.02 and m.down[2][1].momentum == 0.02 and m.up[0][1].momentum == 0.02
@@ -51,7 +65,9 @@ def test_res16unet34c_architecture_details():
 
 def test_minkunet_architecture_details():
     m = build_model("minkunet", 6, 13)
-    assert len(m.stem) == 6 and m.stem[0].weight.shape == (27, 6, 32) and m.stem[3].weight.shape == (27, 32, 32)
+    assert (
+        len(m.stem) == 6 and m.stem[0].weight.shape == (27, 6, 32) and m.stem[3].weight.shape == (27, 32, 32)
+    )
     assert all(len(stage) == 2 for stage in [*m.encoder, *m.decoder])
     assert isinstance(m.head, torch.nn.Linear) and m.head.weight.shape == (13, 96)
     assert all(mod.momentum == 0.1 for mod in m.modules() if isinstance(mod, BatchNorm))

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from pcseg.utils.rng import torch_generator
 
 
-def random_coords(seed: int, batch: int, size: int, count: int, stride: int = 1, low: int = 0) -> torch.Tensor:
+def random_coords(
+    seed: int, batch: int, size: int, count: int, stride: int = 1, low: int = 0
+) -> torch.Tensor:
     """Distinct (M, 4) int32 coordinates in ``[low, low + size * stride)`` that are multiples of ``stride``
     (relative to 0), about ``count`` per batch element."""
     g = torch_generator(seed, "coords", batch, size, count)

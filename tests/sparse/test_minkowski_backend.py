@@ -64,8 +64,16 @@ def test_layers_match_dense_and_torch_backend(batch, count, c_in, c_out):
         loss = (y.feats * random_feats(9, len(y), c_out)).sum() + (v.feats**2).sum() + z.feats.sum()
         loss.backward()
         order = torch.argsort((z.coords.long() * torch.tensor([1 << 30, 1 << 20, 1 << 10, 1])).sum(1))
-        results[backend] = dict(y=y.feats, z=z.feats[order], zc=z.coords[order], v=v.feats, gx=feats.grad,
-                                gs=s.weight.grad, gd=d.weight.grad, gu=u.weight.grad)
+        results[backend] = dict(
+            y=y.feats,
+            z=z.feats[order],
+            zc=z.coords[order],
+            v=v.feats,
+            gx=feats.grad,
+            gs=s.weight.grad,
+            gd=d.weight.grad,
+            gu=u.weight.grad,
+        )
         if backend == "minkowski":
             ref_y = dense_submanifold(coords, feats.detach(), s.weight.detach(), 1, batch, SIZE)
             torch.testing.assert_close(y.feats.detach(), ref_y, rtol=1e-10, atol=1e-10)

@@ -45,7 +45,11 @@ def test_rows_and_coordinates_kept_at_stride_one():
         (torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0]]), torch.zeros(3, 1), "M = 2"),
         (torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0]]), torch.zeros(2, 1, dtype=torch.int64), "floating"),
         (torch.tensor([[0, 0, 0, 0], [-1, 1, 0, 0]]), torch.zeros(2, 1), "batch indices"),
-        (torch.tensor([[0, 1, 2, 3], [0, 5, 5, 5], [0, 1, 2, 3]]), torch.zeros(3, 1), r"duplicate voxel coordinate \[0, 1, 2, 3\] \(row 2\)"),
+        (
+            torch.tensor([[0, 1, 2, 3], [0, 5, 5, 5], [0, 1, 2, 3]]),
+            torch.zeros(3, 1),
+            r"duplicate voxel coordinate \[0, 1, 2, 3\] \(row 2\)",
+        ),
         (torch.zeros(0, 4, dtype=torch.int32), torch.zeros(0, 1), "empty"),
         (torch.tensor([[0, 2**31 - 1, 0, 0]]), torch.zeros(1, 1), "int32 range"),
     ],
@@ -123,7 +127,16 @@ def test_offset_orders():
     assert k3[13].tolist() == [0, 0, 0] and k3[9].tolist() == [0, -1, -1]
     assert torch.equal(k3[mirror_permutation(3)], -k3)
     k2 = kernel_offsets(2)
-    assert k2.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 1, 1]]
+    assert k2.tolist() == [
+        [0, 0, 0],
+        [0, 0, 1],
+        [0, 1, 0],
+        [0, 1, 1],
+        [1, 0, 0],
+        [1, 0, 1],
+        [1, 1, 0],
+        [1, 1, 1],
+    ]
     for k in (2, 3):
         p = minkowski_permutation(k)
         assert torch.equal(p[p], torch.arange(k**3))  # its own inverse

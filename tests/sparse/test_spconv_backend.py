@@ -37,8 +37,16 @@ def _run(x: SparseTensor) -> dict[str, torch.Tensor]:
     loss = (v.feats**2).sum() + (y.feats * random_feats(9, len(y), 6, torch.float32).to(dev)).sum()
     loss.backward()
     order = torch.argsort((z.coords.long() * torch.tensor([1 << 40, 1 << 26, 1 << 13, 1], device=dev)).sum(1))
-    return dict(y=y.feats, zc=z.coords[order], z=z.feats[order], v=v.feats, gx=x.feats.grad,
-                gs=s.weight.grad, gd=d.weight.grad, gu=u.weight.grad)
+    return dict(
+        y=y.feats,
+        zc=z.coords[order],
+        z=z.feats[order],
+        v=v.feats,
+        gx=x.feats.grad,
+        gs=s.weight.grad,
+        gd=d.weight.grad,
+        gu=u.weight.grad,
+    )
 
 
 def _compare(a, b):
@@ -58,7 +66,9 @@ def test_adapter_conventions_on_cpu_single_thread(low, monkeypatch):
     monkeypatch.setattr(cppcore, "get_current_stream", lambda: 0)  # CPU-only torch has no stream
     monkeypatch.setattr(ops, "get_current_stream", lambda: 0)
     coords = random_coords(1, 2, 10, 300, low=low)
-    ref = _run(SparseTensor.from_batch(coords, random_feats(2, len(coords), 4, torch.float32).requires_grad_()))
+    ref = _run(
+        SparseTensor.from_batch(coords, random_feats(2, len(coords), 4, torch.float32).requires_grad_())
+    )
     c = coords.to(torch.int32)
     lo, hi = c[:, 1:].long().min(0).values, c[:, 1:].long().max(0).values
     ctx = SpconvContext(c, lo, hi, 2, _allow_cpu_for_tests=True)
@@ -70,7 +80,14 @@ def test_adapter_conventions_on_cpu_single_thread(low, monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="spconv backend runs on CUDA only")
 def test_spconv_matches_torch_backend_on_cuda():
     coords = random_coords(1, 2, 10, 300, low=-3).cuda()
-    ref = _run(SparseTensor.from_batch(coords, random_feats(2, len(coords), 4, torch.float32).cuda().requires_grad_()))
-    got = _run(SparseTensor.from_batch(coords, random_feats(2, len(coords), 4, torch.float32).cuda().requires_grad_(),
-                                       backend="spconv"))
+    ref = _run(
+        SparseTensor.from_batch(
+            coords, random_feats(2, len(coords), 4, torch.float32).cuda().requires_grad_()
+        )
+    )
+    got = _run(
+        SparseTensor.from_batch(
+            coords, random_feats(2, len(coords), 4, torch.float32).cuda().requires_grad_(), backend="spconv"
+        )
+    )
     _compare(ref, got)

@@ -84,7 +84,9 @@ def test_downsample_and_upsample_match_dense(batch, count, channels, dense_limit
 
     gz = random_feats(10, len(z), c_out)
     gu = random_feats(11, len(coords), c_in)
-    got = torch.autograd.grad((z.feats * gz).sum() + (u.feats * gu).sum(), [feats, down.weight, coarse_in, up.weight])
+    got = torch.autograd.grad(
+        (z.feats * gz).sum() + (u.feats * gu).sum(), [feats, down.weight, coarse_in, up.weight]
+    )
     ref = torch.autograd.grad((ref_z * gz).sum() + (ref_u * gu).sum(), [feats, w_down, coarse_in, w_up])
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
@@ -153,9 +155,11 @@ def test_gradcheck_tiny():
     assert torch.autograd.gradcheck(lambda a, b: SubmanifoldConvFunction.apply(a, b, nbr, ws), (f, w3))
     assert torch.autograd.gradcheck(lambda a, b: SubmanifoldPairsFunction.apply(a, b, pairs, ws), (f, w3))
     assert torch.autograd.gradcheck(
-        lambda a, b: DownsampleConvFunction.apply(a, b, down.children, down.slot, ws), (f, w2))
+        lambda a, b: DownsampleConvFunction.apply(a, b, down.children, down.slot, ws), (f, w2)
+    )
     assert torch.autograd.gradcheck(
-        lambda a, b: UpsampleConvFunction.apply(a, b, down.children, down.slot, ws), (fc, w2t))
+        lambda a, b: UpsampleConvFunction.apply(a, b, down.children, down.slot, ws), (fc, w2t)
+    )
 
 
 def test_lookup_paths_agree():
@@ -236,7 +240,10 @@ def test_workspace_never_aliases_outputs():
     coords = random_coords(41, 1, 10, 400)
     for algorithm in ("gather", "pairs"):
         x = SparseTensor.from_batch(coords, random_feats(42, len(coords), 4), algorithm=algorithm)
-        s1, s2 = _conv(SubmanifoldConv3d, random_weight(43, 27, 4, 4)), _conv(SubmanifoldConv3d, random_weight(44, 27, 4, 4))
+        s1, s2 = (
+            _conv(SubmanifoldConv3d, random_weight(43, 27, 4, 4)),
+            _conv(SubmanifoldConv3d, random_weight(44, 27, 4, 4)),
+        )
         y1 = s1(x)
         kept = y1.feats.clone()
         s2(y1)

@@ -58,8 +58,15 @@ def available_backends(device: str | torch.device = "cpu") -> list[str]:
     return names
 
 
-def create_context(name: str, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
-                   dense_grid_limit: int | None = None, algorithm: str = "auto"):
+def create_context(
+    name: str,
+    coords: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    batch_size: int,
+    dense_grid_limit: int | None = None,
+    algorithm: str = "auto",
+):
     """Build the per-batch context of backend ``name`` (coordinates already validated)."""
     check_backend(name, coords.device)
     if name == "torch":

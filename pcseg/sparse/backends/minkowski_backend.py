@@ -48,7 +48,9 @@ def import_minkowski():
             from MinkowskiEngineBackend._C import ConvolutionMode
     except ImportError as exc:
         raise MissingDependencyError(
-            "MinkowskiEngine", "the 'minkowski' sparse backend", f"({type(exc).__name__}: {exc}) {INSTALL_HINT}"
+            "MinkowskiEngine",
+            "the 'minkowski' sparse backend",
+            f"({type(exc).__name__}: {exc}) {INSTALL_HINT}",
         ) from exc
     ME.ConvolutionMode = ConvolutionMode  # not re-exported by 0.5.4's __init__
     return ME
@@ -91,13 +93,17 @@ class MinkowskiContext:
         map_type = ME.CoordinateMapType.GPU if coords.is_cuda else ME.CoordinateMapType.CPU
         # The manager calls omp_set_num_threads(num_threads): pass torch's own count so that creating
         # it does not change torch's intra-op parallelism behind the caller's back.
-        self.manager = ME.CoordinateManager(D=3, coordinate_map_type=map_type, num_threads=torch.get_num_threads())
+        self.manager = ME.CoordinateManager(
+            D=3, coordinate_map_type=map_type, num_threads=torch.get_num_threads()
+        )
         key, (unique_map, _) = self.manager.insert_and_map(coords.contiguous(), [1, 1, 1], "")
         # Distinct input rows are inserted in order, so map row i is input row i.
         if unique_map.numel() != coords.shape[0] or not torch.equal(
             unique_map.cpu(), torch.arange(coords.shape[0], dtype=unique_map.dtype)
         ):
-            raise RuntimeError("MinkowskiEngine reordered distinct input coordinates; cannot keep rows aligned")
+            raise RuntimeError(
+                "MinkowskiEngine reordered distinct input coordinates; cannot keep rows aligned"
+            )
         self._keys = {1: key}
         self._coords: dict[int, torch.Tensor] = {1: coords}
         self._generators = {
@@ -129,8 +135,13 @@ class MinkowskiContext:
         ME = self._ME  # noqa: N806
         key = self._key(stride)
         return ME.MinkowskiConvolutionFunction.apply(
-            feats.contiguous(), self._kernel(weight, 3), self._generators["subm"],
-            ME.ConvolutionMode.DEFAULT, key, key, self.manager,
+            feats.contiguous(),
+            self._kernel(weight, 3),
+            self._generators["subm"],
+            ME.ConvolutionMode.DEFAULT,
+            key,
+            key,
+            self.manager,
         )
 
     def downsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
@@ -140,8 +151,13 @@ class MinkowskiContext:
         if out_key is None:
             out_key = ME.CoordinateMapKey(4)  # set by MinkowskiEngine: floor(c / 2s) * 2s
         out = ME.MinkowskiConvolutionFunction.apply(
-            feats.contiguous(), self._kernel(weight, 2), self._generators["down"],
-            ME.ConvolutionMode.DEFAULT, in_key, out_key, self.manager,
+            feats.contiguous(),
+            self._kernel(weight, 2),
+            self._generators["down"],
+            ME.ConvolutionMode.DEFAULT,
+            in_key,
+            out_key,
+            self.manager,
         )
         self._keys[2 * stride] = out_key
         return out
@@ -149,8 +165,15 @@ class MinkowskiContext:
     def upsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         ME = self._ME  # noqa: N806
         if stride % 2 or stride // 2 not in self._keys:
-            raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
+            raise ValueError(
+                f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}"
+            )
         return ME.MinkowskiConvolutionTransposeFunction.apply(
-            feats.contiguous(), self._kernel(weight, 2), self._generators["up"],
-            ME.ConvolutionMode.DEFAULT, self._key(stride), self._keys[stride // 2], self.manager,
+            feats.contiguous(),
+            self._kernel(weight, 2),
+            self._generators["up"],
+            ME.ConvolutionMode.DEFAULT,
+            self._key(stride),
+            self._keys[stride // 2],
+            self.manager,
         )

@@ -46,7 +46,8 @@ def import_spconv():
         from spconv.pytorch import functional, ops
     except ImportError as exc:
         raise MissingDependencyError(
-            "spconv", "the 'spconv' sparse backend",
+            "spconv",
+            "the 'spconv' sparse backend",
             f"({type(exc).__name__}: {exc}) Install the wheel matching your CUDA, e.g. "
             "`pip install spconv-cu121` (spconv 2.3.8), or use backend='torch'.",
         ) from exc
@@ -87,8 +88,14 @@ class SpconvContext:
 
     backend = "spconv"
 
-    def __init__(self, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
-                 _allow_cpu_for_tests: bool = False):
+    def __init__(
+        self,
+        coords: torch.Tensor,
+        lo: torch.Tensor,
+        hi: torch.Tensor,
+        batch_size: int,
+        _allow_cpu_for_tests: bool = False,
+    ):
         if not _allow_cpu_for_tests:
             check_spconv_device(coords.device)
         self._algo, self._functional, self._ops = import_spconv()
@@ -131,8 +138,17 @@ class SpconvContext:
 
     def _pairs(self, level: _Level, ksize: int, stride: int, padding: int, subm: bool):
         return self._ops.get_indice_pairs(
-            level.indices, self.batch_size, level.shape, self._algo.Native,
-            [ksize] * 3, [stride] * 3, [padding] * 3, [1] * 3, [0] * 3, subm=subm, transpose=False,
+            level.indices,
+            self.batch_size,
+            level.shape,
+            self._algo.Native,
+            [ksize] * 3,
+            [stride] * 3,
+            [padding] * 3,
+            [1] * 3,
+            [0] * 3,
+            subm=subm,
+            transpose=False,
         )
 
     def _down(self, stride: int):
@@ -143,7 +159,9 @@ class SpconvContext:
             out_indices, pairs, pair_num = self._pairs(level, 2, 2, 0, subm=False)
             level.down = (pairs, pair_num, int(out_indices.shape[0]))
             if 2 * stride not in self._levels:
-                self._levels[2 * stride] = _Level(out_indices.contiguous(), [n // 2 for n in level.shape], 2 * stride)
+                self._levels[2 * stride] = _Level(
+                    out_indices.contiguous(), [n // 2 for n in level.shape], 2 * stride
+                )
         return level.down
 
     def submanifold_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
@@ -164,7 +182,9 @@ class SpconvContext:
 
     def upsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         if stride % 2 or stride // 2 not in self._levels:
-            raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
+            raise ValueError(
+                f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}"
+            )
         pairs, pair_num, _ = self._down(stride // 2)
         return self._functional.SparseInverseConvFunction.apply(
             feats.contiguous(), _krsc(weight), pairs, pair_num, self.num_rows(stride // 2), self._algo.Native

@@ -86,7 +86,9 @@ def _gathered(ws: Workspace, src: torch.Tensor, index: torch.Tensor) -> torch.Te
     return cols.view(r, k * c)
 
 
-def gather_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def gather_matmul(
+    ws: Workspace, src: torch.Tensor, index: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
     """``src[index].view(R, K * C) @ weight``, chunked over rows.
 
     Args:
@@ -107,7 +109,9 @@ def gather_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, weight:
     return out
 
 
-def gather_t_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+def gather_t_matmul(
+    ws: Workspace, src: torch.Tensor, index: torch.Tensor, other: torch.Tensor
+) -> torch.Tensor:
     """``src[index].view(R, K * C).T @ other`` -> (K * C, D), chunked over rows (fixed summation order)."""
     r, k = index.shape
     acc = src.new_zeros((k * src.shape[1], other.shape[1]))
@@ -118,7 +122,9 @@ def gather_t_matmul(ws: Workspace, src: torch.Tensor, index: torch.Tensor, other
     return acc
 
 
-def dense_t_gather_matmul(ws: Workspace, dense: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+def dense_t_gather_matmul(
+    ws: Workspace, dense: torch.Tensor, src: torch.Tensor, index: torch.Tensor
+) -> torch.Tensor:
     """``dense.T @ src[index].view(R, K * D)`` -> (C, K * D), chunked over rows."""
     r, k = index.shape
     acc = src.new_zeros((dense.shape[1], k * src.shape[1]))
@@ -151,7 +157,9 @@ class SubmanifoldConvFunction(Function):
             mirrored = weight.flip(0).transpose(1, 2).reshape(k * c_out, c_in)
             grad_feats = gather_matmul(ws, ws.padded("pad", grad_out), neighbours, mirrored)
         if ctx.needs_input_grad[1]:
-            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), neighbours, grad_out).view(k, c_in, c_out)
+            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), neighbours, grad_out).view(
+                k, c_in, c_out
+            )
         return grad_feats, grad_weight, None, None
 
 
@@ -251,7 +259,9 @@ class DownsampleConvFunction(Function):
             per_slot = grad_out @ weight.permute(2, 0, 1).reshape(c_out, k * c_in)
             grad_feats = per_slot.view(-1, c_in).index_select(0, slot)
         if ctx.needs_input_grad[1]:
-            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), children, grad_out).view(k, c_in, c_out)
+            grad_weight = gather_t_matmul(ws, ws.padded("pad", feats), children, grad_out).view(
+                k, c_in, c_out
+            )
         return grad_feats, grad_weight, None, None, None
 
 
@@ -313,10 +323,19 @@ class TorchContext:
 
     backend = "torch"
 
-    def __init__(self, coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, batch_size: int,
-                 dense_limit: int = DENSE_GRID_MAX_CELLS, algorithm: str = "auto"):
+    def __init__(
+        self,
+        coords: torch.Tensor,
+        lo: torch.Tensor,
+        hi: torch.Tensor,
+        batch_size: int,
+        dense_limit: int = DENSE_GRID_MAX_CELLS,
+        algorithm: str = "auto",
+    ):
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown torch-backend algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+            raise ValueError(
+                f"unknown torch-backend algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}"
+            )
         if algorithm == "auto":
             algorithm = "pairs" if coords.device.type == "cpu" else "gather"
         self.algorithm = algorithm
@@ -385,6 +404,8 @@ class TorchContext:
 
     def upsample_conv(self, feats: torch.Tensor, stride: int, weight: torch.Tensor) -> torch.Tensor:
         if stride % 2 or stride // 2 not in self._levels:
-            raise ValueError(f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}")
+            raise ValueError(
+                f"cannot upsample from tensor stride {stride}: no finer voxels at stride {stride // 2}"
+            )
         down = self.downsample(stride // 2)
         return UpsampleConvFunction.apply(feats, weight, down.children, down.slot, self.workspace)
