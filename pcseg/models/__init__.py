@@ -6,7 +6,8 @@ model = build_model("res16unet34c", in_channels=3, num_classes=20)
 out = model(SparseTensor.from_batch(coords, feats, backend="torch"))   # {"logits", "feats"}
 ```
 
-Overrides (small networks for tests and CPU runs): ``planes`` (8 widths), ``layers`` (8 block
+Overrides (small networks for tests and CPU runs): ``planes`` (8 widths, or 9 with the stem width
+first like HPAL's channel list ``cs``), ``layers`` (8 block
 counts), ``init_dim`` (stem width), ``width`` (multiplier applied to ``init_dim`` and every plane),
 ``bn_momentum`` (stem/transition/shortcut BNs), ``block_bn_momentum`` (BNs inside blocks),
 ``init_seed`` (keyed initialisation).
@@ -84,18 +85,23 @@ def build_model(name: str, in_channels: int, num_classes: int, **overrides: Any)
             f"unknown override(s) {sorted(unknown)} for model {name!r}; allowed: {sorted(_OVERRIDES)}"
         )
     spec = dict(MODEL_DEFAULTS[key])
-    for field in ("planes", "layers"):
-        if overrides.get(field) is not None:
-            value = tuple(int(v) for v in overrides[field])
-            if len(value) != 8 or min(value) < 0 or (field == "planes" and min(value) < 1):
-                raise ConfigError(
-                    f"{name}: {field} needs 8 {'positive' if field == 'planes' else 'non-negative'} "
-                    f"integers, got {list(overrides[field])}"
-                )
-            spec[field] = value
-    for field in ("init_dim",):
-        if overrides.get(field) is not None:
-            spec[field] = int(overrides[field])
+    if overrides.get("planes") is not None:
+        value = tuple(int(v) for v in overrides["planes"])
+        if len(value) not in (8, 9) or min(value) < 1:
+            raise ConfigError(
+                f"{name}: planes needs 8 positive integers (or 9: stem width first, as HPAL's channel "
+                f"list cs), got {list(overrides['planes'])}"
+            )
+        if len(value) == 9:
+            spec["init_dim"], value = value[0], value[1:]
+        spec["planes"] = value
+    if overrides.get("layers") is not None:
+        value = tuple(int(v) for v in overrides["layers"])
+        if len(value) != 8 or min(value) < 0:
+            raise ConfigError(f"{name}: layers needs 8 non-negative integers, got {list(overrides['layers'])}")
+        spec["layers"] = value
+    if overrides.get("init_dim") is not None:
+        spec["init_dim"] = int(overrides["init_dim"])
     for field in ("bn_momentum", "block_bn_momentum"):
         if overrides.get(field) is not None:
             value = float(overrides[field])

@@ -120,13 +120,16 @@ def test_overrides_and_initialisation():
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["stem.0.weight"], c["stem.0.weight"])
     assert build_model("res16unet34c", 3, 5, bn_momentum=0.3).stem[1].momentum == 0.3
+    # HPAL's 9-entry channel list (stem width first), as configs/model/minkunet.yaml writes it
+    cs = build_model("minkunet", 6, 13, planes=[32, 32, 64, 128, 256, 256, 128, 96, 96])
+    assert cs.config.init_dim == 32 and cs.config.planes == (32, 64, 128, 256, 256, 128, 96, 96)
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
     [
         (dict(name="unet"), "unknown model 'unet'"),
-        (dict(planes=(8, 8)), "planes needs 8"),
+        (dict(planes=(8, 8)), "planes needs 8 positive integers"),
         (dict(layers=(1,) * 7 + (-1,)), "layers needs 8"),
         (dict(width=0), "width multiplier"),
         (dict(depth=3), r"unknown override\(s\) \['depth'\]"),
