@@ -457,7 +457,7 @@ class ActiveLearningRun:
         atomic_write_json(self.dir / "summary.json", {"experiment": self.experiment, "strategy": str(self.al.strategy),
                                                       "seed": int(self.cfg.seed), "rounds": records})
         pct = lambda x: "-" if x is None else f"{100 * x:.2f}"  # noqa: E731
-        lines = [f"# {self.experiment}: {self.al.strategy}, seed {self.cfg.seed}", "",
+        lines = [f"# {self.experiment}: {self.al.strategy}, trainer {self.cfg.method.name}, seed {self.cfg.seed}", "",
                  "| round | labelled points | labelled % | mIoU point | mIoU voxel |", "|---|---|---|---|---|"]
         for r in records:
             lines.append(f"| {r['round']} | {r['labelled_points']} | {r['labelled_percent']:.4f} | "

@@ -155,3 +155,16 @@ def test_al_cli_errors_are_one_line(dataset, tmp_path):
     proc = subprocess.run(al_command(dataset, tmp_path / "none", "resume=true"), env=env(), capture_output=True,
                           text=True, cwd=REPO)
     assert proc.returncode == 2 and "no active-learning run to resume" in proc.stderr
+
+
+def test_al_trainer_switches_the_round_method():
+    from pcseg.cli.al import compose_al_config
+
+    cfg = compose_al_config("hpal_synthetic", ["al.trainer=cpcm"])
+    assert cfg.method.name == "cpcm" and cfg.data.augment == "hpal_strong"  # strong augmentation for both views
+    cfg = compose_al_config("hpal_synthetic", [])
+    assert cfg.method.name == "mean_teacher" and list(cfg.data.augment) == ["hpal_strong", "none"]
+    from pcseg.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="al.trainer"):
+        compose_al_config("hpal_synthetic", ["al.trainer=cpcm", "method=supervised"])
