@@ -212,3 +212,45 @@ def test_registered_and_configurable():
     assert m.ema_keep_rate == 0.9 and m.pseudo_threshold == 0.8
     assert MeanTeacherMethod.view_augment({"elastic": 1}) == [{"elastic": 1}, None]
     assert MeanTeacherMethod.view_augment(["hpal_strong", "none"]) == ["hpal_strong", "none"]
+
+
+def test_real_two_view_batch_from_the_hpal_experiment(tmp_path):
+    """The experiment's data settings give a strongly augmented student view and an untouched teacher
+    view of the same points, and a step of the real network on them is finite."""
+    pytest.importorskip("pcseg.data.dataset")
+    import numpy as np
+
+    from pcseg.data.classes import get_class_map
+    from pcseg.data.collate import collate
+    from pcseg.data.dataset import SegmentationDataset
+    from pcseg.data.scene import Scene, write_dataset_info, write_scene, write_split
+    from pcseg.engine.config import compose_config
+    from pcseg.engine.trainer import build_network
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        n = 400
+        write_scene(tmp_path, Scene(f"s{i}", (rng.random((n, 3)) * 2).astype(np.float32),
+                                    rng.integers(0, 255, (n, 3)).astype(np.uint8),
+                                    rng.integers(0, 20, n).astype(np.int32), np.full(n, -1, np.int32)))
+    write_dataset_info(tmp_path, "synthetic", get_class_map("scannet20"))
+    write_split(tmp_path, "train", ["s0", "s1"])
+    cfg = compose_config("hpal_synthetic", [f"data.root={tmp_path}", "model.width=0.125"])
+    method = build_method(cfg.method, 20)
+    ds = SegmentationDataset(tmp_path, "train", cfg.data.voxel_size, method.feature_mode,
+                             augment=method.view_augment(list(cfg.data.augment)), weak_labels={"s0": np.array([1, 2])},
+                             num_views=method.num_views, seed=0)
+    sample = ds[0]
+    v1, v2 = sample["view1"], sample["view2"]
+    assert (v1["inverse"] >= 0).all() and (v2["inverse"] >= 0).all()  # every point in both views
+    coord = ds.data.load("s0").coord
+    # the teacher view is the raw scene shifted to a zero minimum; the student view is not
+    np.testing.assert_allclose(v2["coord"], coord[v2["point_index"]] - coord.min(0), atol=1e-5)
+    assert not np.allclose(v1["coord"], coord[v1["point_index"]] - coord.min(0), atol=1e-2)
+    np.testing.assert_allclose(v2["feat"][:, 3:], v2["coord"], atol=1e-6)  # rgb_xyz features
+    batch = collate([ds[0], ds[1]])
+    model = build_network(cfg, 6, 20)
+    method.setup(model)
+    res = method.training_step(model, batch, ctx())
+    assert res.loss is not None and torch.isfinite(res.loss)
+    assert res.logs["points"] == 800 and res.logs["labelled_voxels"] <= 2
