@@ -5,10 +5,9 @@ is what Pillow's ``Image.resize(BICUBIC)`` in CLIP's preprocessing and ``torch.n
 mode="bicubic", antialias=True)`` compute; outputs are clamped to [0, 1] as an 8-bit image would be.
 
 ``resize_batch`` is the per-image reference (``F.interpolate``). ``resize_boxes`` cuts many boxes out of
-one image and resizes them all at once: every box lies inside a fixed-size window of the image, the
-windows are gathered from a strided view (no per-box Python work), and the separable resize is two
-batched matrix products with per-box interpolation matrices. Both give the same numbers up to float
-rounding (tested).
+one image and resizes them, either all at once (strided windows + per-box resize matrices: a few GPU
+kernels for any number of boxes) or box by box (faster on a CPU); both give the same numbers up to
+float rounding (tested).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def _bicubic_matrix_cached(in_size: int, out_size: int) -> np.ndarray:
+def _bicubic_taps_cached(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     scale = in_size / out_size
     support = 2.0 * max(scale, 1.0)
     invscale = 1.0 / scale if scale >= 1.0 else 1.0
@@ -37,13 +36,26 @@ def _bicubic_matrix_cached(in_size: int, out_size: int) -> np.ndarray:
     # Tap range as in Pillow / torch's antialiased kernels: [trunc(c - s + .5), trunc(c + s + .5)) ∩ [0, in).
     lo = np.maximum(np.trunc(centers - support + 0.5), 0).astype(np.int64)
     hi = np.minimum(np.trunc(centers + support + 0.5), in_size).astype(np.int64)
-    taps = np.arange(in_size)[None, :]
-    inside = (taps >= lo[:, None]) & (taps < hi[:, None])
-    w = _cubic((taps - centers[:, None] + 0.5) * invscale) * inside
+    k = int((hi - lo).max())
+    taps = lo[:, None] + np.arange(k)[None, :]
+    w = _cubic((taps - centers[:, None] + 0.5) * invscale) * (taps < hi[:, None])
     total = w.sum(axis=1, keepdims=True)
     w = np.divide(w, total, out=np.zeros_like(w), where=total != 0)
+    lo.setflags(write=False)
     w.setflags(write=False)
-    return w
+    return lo, w
+
+
+def bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse form of the 1D antialiased bicubic resize: output i = sum_k w[i, k] * input[lo[i] + k].
+
+    Returns:
+        lo: (out_size,) int64 first input index of each output; w: (out_size, K) float64 weights
+        (zero beyond each output's taps; ``lo[i] + k`` may exceed the input only where w is 0).
+    """
+    if in_size < 1 or out_size < 1:
+        raise ValueError(f"resize sizes must be >= 1, got {in_size} -> {out_size}")
+    return _bicubic_taps_cached(int(in_size), int(out_size))
 
 
 def bicubic_matrix(in_size: int, out_size: int) -> np.ndarray:
@@ -52,9 +64,10 @@ def bicubic_matrix(in_size: int, out_size: int) -> np.ndarray:
     ``M @ signal`` resizes a 1D signal of length ``in_size`` to ``out_size`` samples exactly as
     ``F.interpolate(mode="bicubic", antialias=True, align_corners=False)`` does along that axis.
     """
-    if in_size < 1 or out_size < 1:
-        raise ValueError(f"resize sizes must be >= 1, got {in_size} -> {out_size}")
-    return _bicubic_matrix_cached(int(in_size), int(out_size))
+    lo, w = bicubic_taps(in_size, out_size)
+    m = np.zeros((out_size, in_size + w.shape[1]))
+    np.put_along_axis(m, lo[:, None] + np.arange(w.shape[1])[None, :], w, axis=1)
+    return m[:, :in_size]
 
 
 def resize_batch(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -74,9 +87,7 @@ def resize_batch(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)
 
 
-def _placed_matrices(
-    starts: np.ndarray, lengths: np.ndarray, window: int, out_size: int
-) -> np.ndarray:
+def _placed_matrices(starts: np.ndarray, lengths: np.ndarray, window: int, out_size: int) -> np.ndarray:
     """(B, out_size, window) float32: each box's 1D resize matrix placed at its offset in its window."""
     mats = np.zeros((len(starts), out_size, window), dtype=np.float32)
     for length in np.unique(lengths):
@@ -87,31 +98,9 @@ def _placed_matrices(
     return mats
 
 
-def resize_boxes(image: torch.Tensor, boxes: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Cut boxes out of one image and resize each to ``size`` in one batched computation.
-
-    Equivalent to ``resize_batch(image[None, :, y0:y1, x0:x1], size)`` for every box, stacked.
-
-    Args:
-        image: (C, H, W) float.
-        boxes: (B, 4) integer ``[y0, x0, y1, x1]``, half-open, inside the image, non-empty.
-        size: (out_height, out_width).
-
-    Returns:
-        (B, C, out_height, out_width), same dtype and device as ``image``.
-    """
-    boxes = np.asarray(boxes.cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.int64)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (B, 4), got {boxes.shape}")
+def _resize_boxes_matmul(image: torch.Tensor, boxes: np.ndarray, sh: int, sw: int) -> torch.Tensor:
     c, height, width = image.shape
-    sh, sw = int(size[0]), int(size[1])
-    if len(boxes) == 0:
-        return image.new_zeros((0, c, sh, sw))
     y0, x0, y1, x1 = boxes.T
-    if (y0 < 0).any() or (x0 < 0).any() or (y1 > height).any() or (x1 > width).any() or (y1 <= y0).any() or (
-        x1 <= x0
-    ).any():
-        raise ValueError(f"boxes must be non-empty and inside the {height}x{width} image")
     heights, widths = y1 - y0, x1 - x0
     win_h, win_w = int(heights.max()), int(widths.max())
     # Window origins: as close to the box as possible while the window stays inside the image.
@@ -127,8 +116,57 @@ def resize_boxes(image: torch.Tensor, boxes: np.ndarray | torch.Tensor, size: tu
     # Channels folded into the matrix dimensions so each box is one larger GEMM per pass.
     n = len(boxes)
     lhs = windows.permute(1, 2, 0, 3).reshape(n, win_h, c * win_w)  # (B, win_h, C*win_w)
-    out = torch.bmm(rows, lhs)  # (B, sh, C*win_w)
-    out = out.reshape(n, sh * c, win_w)
+    out = torch.bmm(rows, lhs).reshape(n, sh * c, win_w)  # (B, sh*C, win_w)
     out = torch.bmm(out, cols.transpose(1, 2))  # (B, sh*C, sw)
-    out = out.reshape(n, sh, c, sw).permute(0, 2, 1, 3)
-    return out.clamp_(0.0, 1.0)
+    return out.reshape(n, sh, c, sw).permute(0, 2, 1, 3).contiguous()
+
+
+def resize_boxes(
+    image: torch.Tensor,
+    boxes: np.ndarray | torch.Tensor,
+    size: tuple[int, int],
+    method: str = "auto",
+) -> torch.Tensor:
+    """Cut boxes out of one image and resize each to ``size``.
+
+    Equivalent to ``resize_batch(image[None, :, y0:y1, x0:x1], size)`` for every box, stacked.
+
+    Two implementations, same numbers up to float rounding:
+        * ``"matmul"``: one batched computation. The boxes are gathered as fixed-size windows from a
+          strided view of the image (``unfold``, no copy), and the separable resize is two batched
+          matrix products with per-box interpolation matrices (each box's 1D resize matrix placed at
+          its offset in its window). A handful of kernel launches for any number of boxes: the right
+          choice on a GPU, where a per-box loop is launch-bound.
+        * ``"per_box"``: ``F.interpolate`` box by box. On a CPU this is faster (measured: ~1 ms per
+          box up to 224x224 versus ~2.5 ms for the dense matrices, which multiply ~25x more zeros than
+          the 4-5 taps bicubic needs), because per-call overhead is small next to the work.
+        * ``"auto"``: ``"matmul"`` on CUDA, ``"per_box"`` otherwise.
+
+    Args:
+        image: (C, H, W) float.
+        boxes: (B, 4) integer ``[y0, x0, y1, x1]``, half-open, inside the image, non-empty.
+        size: (out_height, out_width).
+        method: "auto", "matmul" or "per_box".
+
+    Returns:
+        (B, C, out_height, out_width), same dtype and device as ``image``, clamped to [0, 1].
+    """
+    boxes = np.asarray(boxes.cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.int64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (B, 4), got {boxes.shape}")
+    if method not in ("auto", "matmul", "per_box"):
+        raise ValueError(f"method must be auto, matmul or per_box, got {method!r}")
+    c, height, width = image.shape
+    sh, sw = int(size[0]), int(size[1])
+    if len(boxes) == 0:
+        return image.new_zeros((0, c, sh, sw))
+    y0, x0, y1, x1 = boxes.T
+    if (y0 < 0).any() or (x0 < 0).any() or (y1 > height).any() or (x1 > width).any() or (y1 <= y0).any() or (
+        x1 <= x0
+    ).any():
+        raise ValueError(f"boxes must be non-empty and inside the {height}x{width} image")
+    if method == "auto":
+        method = "matmul" if image.device.type == "cuda" else "per_box"
+    if method == "per_box":
+        return torch.cat([resize_batch(image[None, :, a:b, d:e], (sh, sw)) for a, d, b, e in boxes.tolist()])
+    return _resize_boxes_matmul(image, boxes, sh, sw).clamp_(0.0, 1.0)

@@ -20,7 +20,8 @@ def test_bicubic_matrix_matches_interpolate_along_one_axis(in_size, out_size):
     assert np.allclose(bicubic_matrix(in_size, out_size).sum(axis=1), 1.0)
 
 
-def test_resize_boxes_equals_per_box_resize():
+@pytest.mark.parametrize("method", ["matmul", "per_box", "auto"])
+def test_resize_boxes_equals_per_box_resize(method):
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(3, 45, 61, generator=gen)
     rng = np.random.default_rng(1)
@@ -32,7 +33,7 @@ def test_resize_boxes_equals_per_box_resize():
     boxes.append([44, 60, 45, 61])  # a single pixel in the corner
     boxes = np.array(boxes)
     for size in [(16, 16), (9, 23), (64, 64)]:
-        got = resize_boxes(image, boxes, size)
+        got = resize_boxes(image, boxes, size, method=method)
         ref = torch.cat([resize_batch(image[None, :, a:c, b:d], size) for a, b, c, d in boxes])
         assert got.shape == (len(boxes), 3, *size)
         assert torch.allclose(got, ref, atol=2e-5), (got - ref).abs().max()
@@ -45,4 +46,6 @@ def test_resize_boxes_rejects_boxes_outside_the_image():
         resize_boxes(image, np.array([[0, 0, 11, 5]]), (4, 4))
     with pytest.raises(ValueError, match="non-empty"):
         resize_boxes(image, np.array([[3, 3, 3, 5]]), (4, 4))
+    with pytest.raises(ValueError, match="method"):
+        resize_boxes(image, np.array([[0, 0, 5, 5]]), (4, 4), method="fast")
     assert resize_boxes(image, np.zeros((0, 4), dtype=np.int64), (4, 4)).shape == (0, 3, 4, 4)
