@@ -40,14 +40,3 @@ def tiny_synthetic(tmp_path_factory) -> Path:
     report = generate_dataset(out, num_scenes=3, num_val=1, seed=11, workers=1, progress=False)
     assert report.ok, report
     return out
-
-
-def tiny_train_overrides(root: Path, run_dir: Path, **extra) -> list[str]:
-    """Overrides that make any training config run in about a second per step on 2 cores."""
-    base = {
-        "data.root": str(root), "data.voxel_size": 0.2, "data.num_workers": 0, "data.batch_size": 2,
-        "model.width": 0.125, "trainer.max_iterations": 4, "trainer.eval_every": 1, "trainer.progress": False,
-        "trainer.log_every": 1, "run_dir": str(run_dir),
-    }
-    base.update(extra)
-    return [f"{k}={v}" for k, v in base.items()]

@@ -52,7 +52,8 @@ def config(root, run_dir, *extra):
 
 def test_budget_accounting_and_warm_start(tiny_dataset, tmp_path):
     fake = FakeTrainer()
-    run = ActiveLearningRun(config(tiny_dataset, tmp_path / "run"), "hpal_synthetic", train_fn=fake)
+    cfg = config(tiny_dataset, tmp_path / "run", "trainer.epochs=8", "al.round0_epochs=12")
+    run = ActiveLearningRun(cfg, "hpal_synthetic", train_fn=fake)
     out = run.run()
     assert out.status == "done" and [c["round"] for c in fake.calls] == [0, 1, 2]
     sizes = [len(LabelSet.load(run.labels_path(k))) for k in range(3)]
@@ -67,7 +68,7 @@ def test_budget_accounting_and_warm_start(tiny_dataset, tmp_path):
     final = LabelSet.load(run.labels_path(2))
     for s in final.indices:
         np.testing.assert_array_equal(final.labels[s], run.dataset.load(s).segment[final.indices[s]])
-    assert [c["epochs"] for c in fake.calls] == [8, 8, 8]
+    assert [c["epochs"] for c in fake.calls] == [12, 8, 8]  # round 0 from scratch gets its own length
     # round k trains on label set k and starts from round k-1's best checkpoint
     assert fake.calls[0]["init"] is None
     assert fake.calls[1]["init"].endswith("round_00/train/checkpoints/best.pt")

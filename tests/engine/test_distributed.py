@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, tiny_train_overrides
+from train_overrides import REPO, tiny_train_overrides
 
 
 def _run(args: list[str], nproc: int) -> str:

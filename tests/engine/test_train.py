@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, tiny_train_overrides
+from train_overrides import REPO, tiny_train_overrides
 from pcseg.engine import train
 from pcseg.engine.config import compose_config
 from pcseg.engine.logger import read_metrics

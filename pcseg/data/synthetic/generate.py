@@ -6,6 +6,7 @@
 <out>/raw_s3dis/Area_<k>/<room>/Annotations/  raw S3DIS layout (val rooms in Area_5)
 <out>/scannet/                                prepared, scannet20 (the quick-start dataset)
 <out>/s3dis/                                  prepared, s3dis13
+<out>/{scannet,s3dis}/labels/{0.1pct,0.01pct}.pth  class-even weak labels of the train rooms
 <out>/synthetic.json                          what was generated (seed, rooms, names, splits, points)
 <out>/rooms/<scene>.json                      per-room record, written last (= room done)
 ```
@@ -169,4 +170,31 @@ def generate_dataset(out: str | Path, num_scenes: int = 32, seed: int = 0, num_v
                               progress=progress, name="synthetic-scannet", **info)
     s3dis = prepare_s3dis(out / "raw_s3dis", out / "s3dis", val_area=VAL_AREA, workers=workers, overwrite=overwrite, progress=progress,
                           name="synthetic-s3dis", **info)
+    if scannet.ok and s3dis.ok:
+        for prepared in (out / "scannet", out / "s3dis"):
+            write_standard_weak_labels(prepared, seed=seed, overwrite=overwrite or bool(todo))
     return SyntheticReport(len(todo) - len(failed), len(plans) - len(todo), failed, scannet, s3dis)
+
+
+#: The weak-label files the synthetic experiments read (``data.weak_labels``): name -> class-even ratio.
+STANDARD_WEAK_LABELS = {"0.1pct.pth": 1e-3, "0.01pct.pth": 1e-4}
+
+
+def write_standard_weak_labels(prepared: Path, seed: int = 0, overwrite: bool = False) -> list[Path]:
+    """Write ``<prepared>/labels/{0.1pct,0.01pct}.pth`` (class-even, train split) so that the
+    ``cpcm_synthetic``/``sparse_synthetic``/... experiments run right after ``pcseg prepare synthetic``.
+    Same as ``pcseg labels make --data <prepared> --ratio R --seed <seed>``; existing files are kept
+    unless ``overwrite`` (rooms were regenerated)."""
+    from pcseg.data import weak_labels as wl
+    from pcseg.data.scene import open_dataset
+
+    written = []
+    dataset = open_dataset(prepared)
+    for name, ratio in STANDARD_WEAK_LABELS.items():
+        path = prepared / "labels" / name
+        if path.is_file() and not overwrite:
+            continue
+        labels, meta = wl.make_weak_labels(dataset, "train", ratio=ratio, seed=seed)
+        wl.save(path, labels, meta)
+        written.append(path)
+    return written
