@@ -71,6 +71,16 @@ def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> torch.
     return build_model(cfg.model.name, in_channels=in_channels, num_classes=num_classes, **overrides)
 
 
+def resume_requested(resume: Any, last_checkpoint: Path) -> bool:
+    """``resume``: true (continue; the checkpoint must exist), false (new run), or ``"auto"`` (continue
+    if ``last_checkpoint`` exists, else start: what a requeued Slurm job wants)."""
+    if isinstance(resume, str):
+        if resume.lower() == "auto":
+            return last_checkpoint.exists()
+        raise ConfigError(f"resume must be true, false or auto, got {resume!r}")
+    return bool(resume)
+
+
 def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
     """Train (or resume) the run described by ``cfg``; returns where it went and how it did.
 
@@ -90,7 +100,7 @@ def train(cfg: DictConfig, weak_labels: Any = None) -> RunResult:
     run_dir = Path(distm.broadcast_object(str(run_dir) if run_dir else None))
     ckpt_dir = run_dir / "checkpoints"
     resume_state = None
-    if cfg.resume:
+    if resume_requested(cfg.resume, ckpt_dir / "last.pt"):
         resume_state = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu")
     elif (ckpt_dir / "last.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")

@@ -29,3 +29,16 @@ def test_cpcm_paper_optimiser_defaults():
     assert cfg.optim.schedule.name == "poly" and cfg.optim.schedule.power == 0.9
     assert cfg.data.voxel_size == 0.02 and cfg.trainer.epochs == 180
     assert compose_config("supervised_s3dis").data.voxel_size == 0.05
+
+
+def test_resume_auto_continues_only_when_a_checkpoint_exists(tmp_path):
+    from pcseg.engine.trainer import resume_requested
+    from pcseg.utils.errors import ConfigError
+
+    last = tmp_path / "last.pt"
+    assert resume_requested("auto", last) is False
+    assert resume_requested(False, last) is False and resume_requested(True, last) is True
+    last.write_bytes(b"x")
+    assert resume_requested("auto", last) is True and resume_requested("AUTO", last) is True
+    with pytest.raises(ConfigError, match="resume must be true, false or auto"):
+        resume_requested("sometimes", last)
