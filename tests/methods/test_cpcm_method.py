@@ -208,3 +208,24 @@ def test_build_from_config_and_bad_values():
     with pytest.raises(ValueError, match="loss weights"):
         CPCMMethod(C, lambda_mask=-1)
     assert math.isclose(sigmoid_rampup(0), 0.006737946999085467)
+
+
+def test_masked_pass_on_shared_view2_context_equals_a_fresh_tensor():
+    """The masked pass reuses view 2's tensor context (kernel maps); a real network must give the same
+    logits as on a freshly built tensor of the masked features."""
+    from pcseg.models import build_model
+    from pcseg.sparse import SparseTensor
+
+    batch = make_batch(seed=6)
+    torch.manual_seed(0)
+    model = build_model("res16unet34c", 3, C, width=0.125, layers=[1] * 8).eval()
+    outputs = []
+    model.register_forward_hook(lambda _m, _i, out: outputs.append(out["logits"].detach()))
+    CPCMMethod(C, lambda_mask=5.0, mask_grid=4).training_step(model, batch, ctx(iteration=5, seed=2))
+    assert len(outputs) == 3
+    v2 = batch["view2"]
+    masked = mask_batch(v2["coords"], v2["feat"], v2["offset"], v2["scene"], 4, 0.75, seed=2, iteration=5)
+    with torch.no_grad():
+        fresh = model(SparseTensor.from_batch(v2["coords"], masked.feat, backend="torch"))["logits"]
+    assert torch.allclose(outputs[2], fresh, atol=1e-5)
+    assert not torch.allclose(outputs[2], outputs[1], atol=1e-3)  # the mask changed the prediction

@@ -88,18 +88,19 @@ class CPCMMethod(Method):
         self.feature_mode = feature_mode
 
     @staticmethod
-    def _forward(model: nn.Module, coords: torch.Tensor, feat: torch.Tensor, backend: str) -> torch.Tensor:
+    def _sparse(coords: torch.Tensor, feat: torch.Tensor, backend: str):
         from pcseg.sparse import SparseTensor
 
-        return model(SparseTensor.from_batch(coords, feat, backend=backend))["logits"]
+        return SparseTensor.from_batch(coords, feat, backend=backend)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any], ctx: StepContext) -> StepResult:
         view1, view2 = batch["view1"], batch["view2"]
         corr = batch["corr"]
         logs: dict[str, float] = {}
 
-        z1 = self._forward(model, view1["coords"], view1["feat"], ctx.backend)
-        z2 = self._forward(model, view2["coords"], view2["feat"], ctx.backend)
+        x2 = self._sparse(view2["coords"], view2["feat"], ctx.backend)
+        z1 = model(self._sparse(view1["coords"], view1["feat"], ctx.backend))["logits"]
+        z2 = model(x2)["logits"]
         ce1, n1 = masked_cross_entropy(z1, view1["segment"], self.ignore_index, ctx)
         ce2, n2 = (masked_cross_entropy(z2, view2["segment"], self.ignore_index, ctx)
                    if self.seg_both_views else (None, 0))
@@ -130,7 +131,8 @@ class CPCMMethod(Method):
                                 self.mask_grid, self.mask_ratio, ctx.seed, ctx.iteration)
             # The masked pass runs even when its terms are skipped: three BN-updating passes per step, as
             # in the official trainer.
-            zm = self._forward(model, view2["coords"], masked.feat, ctx.backend)
+            # Same voxels as view 2: reuse its tensor context (coordinate sets and kernel maps).
+            zm = model(x2.replace_feats(masked.feat))["logits"]
             logs["masked_fraction"] = masked.masked_fraction
             if not skip_batch:
                 mask_corr = self._mean_divergence(z1.detach()[corr[:, 0]], zm[corr[:, 1]], ctx)
