@@ -55,6 +55,8 @@ def infer_scenes(
     device: torch.device | None = None,
     progress: bool = True,
     pause_s: float = 0.0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> int:
     """Write probabilities and features of every scene in ``scenes`` not yet in ``out_dir``.
 
@@ -66,9 +68,14 @@ def infer_scenes(
         num_classes: C.
         feats_dtype: storage dtype of the features (float16 halves the disk/memory of FDS).
         pause_s: test hook: sleep this long after each written scene (widens the window for kill tests).
+        rank: this process's rank; with ``world_size`` > 1 it computes only the scenes ``i % world_size
+            == rank`` (each scene's output depends on that scene alone, so the split changes nothing)
+            and leaves the clean-up of stale temporaries to the caller's rank 0 (another rank's
+            temporary may be in flight).
+        world_size: number of processes sharing the scenes.
 
     Returns:
-        Number of scenes computed now.
+        Number of scenes computed now by this process.
     """
     from torch.utils.data import DataLoader
 
@@ -79,8 +86,9 @@ def infer_scenes(
     from pcseg.sparse import SparseTensor
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out_dir)
-    todo = [i for i, s in enumerate(scenes) if not scene_done(out_dir, s)]
+    if world_size == 1:
+        remove_stale_temporaries(out_dir)
+    todo = [i for i, s in enumerate(scenes) if i % world_size == rank and not scene_done(out_dir, s)]
     if not todo:
         return 0
     device = device or torch.device("cpu")
@@ -94,7 +102,8 @@ def infer_scenes(
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(loader, desc="inference", total=len(todo), leave=False)
+        it = tqdm(loader, desc=f"inference (rank {rank})" if world_size > 1 else "inference", total=len(todo),
+                  leave=False)
     for batch in it:
         batch = move_batch(batch, device)
         out = model(SparseTensor.from_batch(batch["coords"], batch["feat"], backend=cfg.backend))

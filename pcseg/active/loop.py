@@ -20,6 +20,13 @@ at any moment resumes (``resume=true``) where it stopped: training continues fro
 checkpoint, inference from the scenes not yet written, a selection once written is never recomputed
 (so nobody is asked twice), answers once saved are never asked for again, and a label set is committed
 exactly once.
+
+Under ``torchrun`` (several processes) every process runs this loop: training is the engine's DDP
+training, inference and scoring split the scenes over the ranks (``i % world_size == rank``, see
+``pcseg.active.sharding``), and rank 0 alone decides from the files, runs the global selection walk,
+asks the annotator and writes every state file; the other ranks wait for its decisions (broadcast)
+and read what it wrote. The run folder must therefore be visible to all ranks (one machine, or a
+shared filesystem across nodes).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from pcseg.active.labels import LabelSet, initial_selection
 from pcseg.active.selection import budget_from_percent
 from pcseg.active.strategies import strategy_from_config
 from pcseg.utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temporaries
-from pcseg.utils.errors import ConfigError, DataError
+from pcseg.utils.errors import ConfigError, DataError, PcsegError
 
 FORMAT_VERSION = 1
 #: settings that define the run: changing them on resume would mix two different experiments
@@ -152,6 +159,34 @@ class ActiveLearningRun:
             raise ConfigError(f"al.rounds must be >= 1, got {self.rounds}")
         self.train_fn = train_fn
         self.delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+        from pcseg.engine.distributed import init_distributed
+
+        self.dist = init_distributed(str(cfg.get("device", "auto")))
+
+    # ------------------------------------------------------------------ several processes
+    def _on_main(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on rank 0 only and give its (small, picklable) result to every rank.
+
+        This is the one way state files are written and file-based decisions taken, so all ranks follow
+        the same path through the loop. An error on rank 0 is re-raised there and reported as a
+        ``PcsegError`` with the same message on the others (instead of leaving them at a barrier).
+        """
+        if not self.dist.enabled:
+            return fn()
+        from pcseg.engine.distributed import broadcast_object
+
+        result, error, failure = None, None, None
+        if self.dist.is_main:
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other ranks heard of it
+                error, failure = exc, str(exc) or type(exc).__name__
+        result, failure = broadcast_object((result, failure) if self.dist.is_main else None)
+        if error is not None:
+            raise error
+        if failure is not None:
+            raise PcsegError(f"rank 0 failed: {failure}")
+        return result
 
     # ------------------------------------------------------------------ paths
     def labels_path(self, k: int) -> Path:
@@ -206,28 +241,30 @@ class ActiveLearningRun:
             time.sleep(self.delay)
 
     def _log(self, msg: str) -> None:
-        print(f"pcseg al: {msg}", flush=True)
+        if self.dist.is_main:
+            print(f"pcseg al: {msg}", flush=True)
 
     # ------------------------------------------------------------------ the run
     def run(self, resume: bool = False) -> ALOutcome:
-        self._open(resume)
+        self._on_main(lambda: self._open(resume))
         self._log(f"{self.dir}: {len(self.scenes)} training scenes, {self.total_points} points, {self.rounds} round(s), "
-                  f"{self.budget} points asked per round ({self.al.strategy})")
+                  f"{self.budget} points asked per round ({self.al.strategy})"
+                  + (f", {self.dist.world_size} processes" if self.dist.enabled else ""))
         if not self._acquire(-1, self.init_dir, self._initial_query, LabelSet(), self.labels_path(0)):
             return self._waiting(-1)
         for k in range(self.rounds):
-            labels = LabelSet.load(self.labels_path(k))
-            if not (self.round_dir(k) / "round.json").is_file():
-                if not (k == 0 and self._reuse_round0(labels)):
+            labels = LabelSet.load(self.labels_path(k))  # committed by rank 0 before its broadcast: safe to read
+            if self._on_main(lambda k=k: not (self.round_dir(k) / "round.json").is_file()):
+                if not (k == 0 and self._on_main(lambda labels=labels: self._reuse_round0(labels))):
                     self._train_round(k, labels)
-            self._write_summary()
+            self._on_main(self._write_summary)
             if k == self.rounds - 1:
                 break
             if not self._acquire(k, self.round_dir(k), lambda k=k, labels=labels: self._round_query(k, labels),
                                  labels, self.labels_path(k + 1)):
                 return self._waiting(k)
-            self._cleanup(k)
-        self._status(self.rounds - 1, "done")
+            self._on_main(lambda k=k: self._cleanup(k))
+        self._on_main(lambda: self._status(self.rounds - 1, "done"))
         self._log(f"done: {self.rounds} round(s); summary in {self.dir / 'summary.md'}")
         return ALOutcome("done", self.dir, self.rounds)
 
@@ -235,7 +272,7 @@ class ActiveLearningRun:
         folder = self.init_dir if k < 0 else self.round_dir(k)
         msg = (f"waiting for answers: label the points listed in {folder / 'query' / 'queries.csv'} "
                f"(see README.txt there), save them as {self._answers_path(folder)}, then run `{self.resume_hint()}`")
-        self._status(k, "waiting_for_answers", query=str(folder / "query"))
+        self._on_main(lambda: self._status(k, "waiting_for_answers", query=str(folder / "query")))
         self._log(msg)
         return ALOutcome("waiting", self.dir, max(k, 0), msg)
 
@@ -245,17 +282,29 @@ class ActiveLearningRun:
     # ------------------------------------------------------------------ acquisition (select + annotate + commit)
     def _acquire(self, k: int, folder: Path, make_query: Callable[[], tuple[dict, np.ndarray | None]],
                  labels: LabelSet, out_path: Path) -> bool:
-        """Ask for one batch of labels and commit ``labels + answers`` to ``out_path``; False while waiting."""
-        if out_path.is_file():
+        """Ask for one batch of labels and commit ``labels + answers`` to ``out_path``; False while waiting.
+
+        ``make_query`` is called on every rank (it may be collective) and must return ``(query, scores)``
+        on rank 0; everything after it happens on rank 0 alone.
+        """
+        if self._on_main(out_path.is_file):
             return True
-        folder.mkdir(parents=True, exist_ok=True)
         sel_path = folder / "selection.npz"
-        if not sel_path.is_file():
-            query, scores = make_query()
-            self._status(k, "writing_selection")
-            self._pause()
-            _save_query(sel_path, query, scores)
-        query = _load_query(sel_path)
+        if self._on_main(lambda: folder.mkdir(parents=True, exist_ok=True) or not sel_path.is_file()):
+            made = make_query()
+
+            def write() -> None:
+                query, scores = made
+                self._status(k, "writing_selection")
+                self._pause()
+                _save_query(sel_path, query, scores)
+
+            self._on_main(write)
+        return bool(self._on_main(lambda: self._annotate_and_commit(k, folder, labels, out_path)))
+
+    def _annotate_and_commit(self, k: int, folder: Path, labels: LabelSet, out_path: Path) -> bool:
+        """Rank 0: ask the annotator for the saved selection (once) and commit the new label set."""
+        query = _load_query(folder / "selection.npz")
         ans_path = folder / "answers.npz"
         if not ans_path.is_file():
             self._status(k, "annotating")
@@ -303,29 +352,51 @@ class ActiveLearningRun:
             return initial_selection(scenes, int(self.cfg.seed), points_per_scene=int(init.points_per_scene)), None
         return initial_selection(scenes, int(self.cfg.seed), percent=float(init.percent)), None
 
-    def _round_query(self, k: int, labels: LabelSet) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _round_query(self, k: int, labels: LabelSet) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        """Inference, scoring and selection of round ``k`` (collective); the query on rank 0, None elsewhere."""
         from pcseg.active.inference import feats_path, infer_scenes, probs_path
-        from pcseg.active.scoring import PoolScene, npy_loader, select_from_pool
+        from pcseg.active.scoring import PoolScene, npy_loader, select_from_pool, select_from_scores
+        from pcseg.active.sharding import score_pool_sharded
 
         strategy = strategy_from_config(self.al, int(self.cfg.seed), k)
         fds_cfg = self.al.fds
         fds = strategy.fds_default if fds_cfg.get("enabled") is None else bool(fds_cfg.enabled)
         inf_dir = self.round_dir(k) / "inference"
         needs_model = strategy.needs_probs or fds
+        rank, world = self.dist.rank, self.dist.world_size
         if needs_model:
-            self._status(k, "inference")
+            from pcseg.engine.trainer import resolve_device
+
+            def prepare() -> None:
+                self._status(k, "inference")
+                inf_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(inf_dir)  # here, before any rank starts writing its own temporaries
+
+            self._on_main(prepare)
             infer_scenes(self._round_cfg(k), self._checkpoint(k), inf_dir, self.scenes, self.dataset.num_classes,
                          feats_dtype=str(self.al.get("feature_dtype", "float16")),
-                         progress=bool(self.cfg.trainer.get("progress", True)), pause_s=self.delay)
-        self._status(k, "selecting")
+                         device=resolve_device(str(self.cfg.get("device", "auto")), self.dist),
+                         progress=bool(self.cfg.trainer.get("progress", True)) and self.dist.is_main,
+                         pause_s=self.delay, rank=rank, world_size=world)
+            self._on_main(lambda: None)  # every rank's scenes are written
+        self._on_main(lambda: self._status(k, "selecting"))
         pool = []
         for s in self.scenes:
             pool.append(PoolScene(s, npy_loader(self.dataset.scene_dir(s) / "coord.npy"),
                                   labels.mask(s, self.num_points[s]),
                                   probs=npy_loader(probs_path(inf_dir, s)) if needs_model else None,
                                   feats=npy_loader(feats_path(inf_dir, s)) if needs_model else None))
-        sel = select_from_pool(pool, strategy, self.budget, fds, radius=float(fds_cfg.radius),
-                               cosine=float(fds_cfg.cosine), threads=int(self.al.get("threads", 1)))
+        threads = int(self.al.get("threads", 1))
+        if world == 1:
+            sel = select_from_pool(pool, strategy, self.budget, fds, radius=float(fds_cfg.radius),
+                                   cosine=float(fds_cfg.cosine), threads=threads)
+        else:
+            # each rank scores its scenes; rank 0 ranks the gathered scores and walks the ranking once
+            gathered = score_pool_sharded(pool, strategy, rank, world, threads=threads)
+            if gathered is None:
+                return None
+            sel = select_from_scores(pool, *gathered, self.budget, fds, radius=float(fds_cfg.radius),
+                                     cosine=float(fds_cfg.cosine))
         r = sel.result
         atomic_write_json(self.round_dir(k) / "selection.json", {
             "strategy": strategy.name, "fds": fds, "budget": self.budget, "picked": int(len(sel.point_index)),
@@ -376,7 +447,7 @@ class ActiveLearningRun:
         cfg = OmegaConf.create(OmegaConf.to_container(self.cfg, resolve=True))
         train_dir = self.round_dir(k) / "train"
         cfg.run_dir = str(train_dir)
-        cfg.resume = (train_dir / "checkpoints" / "last.pt").is_file()
+        cfg.resume = bool(self._on_main((train_dir / "checkpoints" / "last.pt").is_file))
         if k > 0 and bool(self.al.get("warm_start", True)):
             cfg.init_checkpoint = str(self._checkpoint(k - 1))
         cfg.data.weak_labels = None
@@ -387,7 +458,7 @@ class ActiveLearningRun:
         return cfg
 
     def _train_round(self, k: int, labels: LabelSet) -> None:
-        self._status(k, "training", labelled=len(labels))
+        self._on_main(lambda: self._status(k, "training", labelled=len(labels)))
         cfg = self._round_cfg(k)
         self._log(f"round {k}: training on {len(labels)} labelled points "
                   f"({100.0 * len(labels) / self.total_points:.4f} %){' (resuming)' if cfg.resume else ''}")
@@ -396,6 +467,9 @@ class ActiveLearningRun:
             from pcseg.engine import train
         t0 = time.time()
         result = train(cfg, weak_labels=labels.weak_labels())
+        self._on_main(lambda: self._record_round(k, labels, result, time.time() - t0))
+
+    def _record_round(self, k: int, labels: LabelSet, result: Any, seconds: float) -> None:
         train_dir = self.round_dir(k) / "train"
         ev_path = train_dir / "eval_best.json"
         ev = json.loads(ev_path.read_text()) if ev_path.is_file() else {}
@@ -409,7 +483,7 @@ class ActiveLearningRun:
             "miou_point": ev.get("point", {}).get("miou"),
             "miou_voxel": ev.get("voxel", {}).get("miou"),
             "checkpoint": str(self._checkpoint(k)),
-            "seconds": time.time() - t0,
+            "seconds": seconds,
             "class_histogram": labels.class_histogram(self.dataset.num_classes).tolist(),
         }
         atomic_write_json(self.round_dir(k) / "round.json", record)

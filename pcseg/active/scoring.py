@@ -132,6 +132,30 @@ def select_from_pool(
     """Score the pool, rank globally and walk the ranking with the budget (and FDS)."""
     t0 = time.perf_counter()
     scores, offsets = score_pool(scenes, strategy, threads=threads, progress=progress)
+    sel = select_from_scores(scenes, scores, offsets, budget, fds, radius=radius, cosine=cosine)
+    sel.result.stats.update(seconds_scoring=time.perf_counter() - t0 - sel.result.stats["seconds_selection"])
+    return sel
+
+
+def select_from_scores(
+    scenes: Sequence[PoolScene],
+    scores: np.ndarray,
+    offsets: np.ndarray,
+    budget: int,
+    fds: bool,
+    radius: float = 0.2,
+    cosine: float = 0.8,
+) -> Selection:
+    """Rank already computed scores globally and walk the ranking with the budget (and FDS).
+
+    Split from scoring so that scores computed elsewhere (e.g. scene shards scored by several
+    processes and gathered) go through the very same ranking and walk.
+
+    Args:
+        scenes: the whole pool, in pool order (FDS reads coordinates/features of any scene).
+        scores: (N_total,) float64 scores in pool order (lower = asked first).
+        offsets: (S+1,) int64 start of every scene in ``scores``.
+    """
     t1 = time.perf_counter()
     order = Ranking(scores, first_chunk=max(4 * budget, 1 << 16))
     labelled = np.concatenate([np.asarray(s.labelled, dtype=bool) for s in scenes]) if scenes else np.zeros(0, bool)
@@ -146,7 +170,7 @@ def select_from_pool(
     res = select_points(order, offsets, labelled, budget, coords=coords, features=features, radius=radius,
                         cosine=cosine, fds=fds)
     del order
-    res.stats.update(seconds_scoring=t1 - t0, seconds_selection=time.perf_counter() - t1)
+    res.stats.update(seconds_selection=time.perf_counter() - t1)
     sid = np.searchsorted(offsets, res.gids, side="right") - 1
     return Selection(
         scenes=[s.name for s in scenes],

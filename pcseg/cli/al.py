@@ -29,6 +29,14 @@ The run folder (run_dir, default outputs/<name>/<strategy>-seed<seed>) holds eve
 set, selection, answers, metrics and checkpoints; summary.md has mIoU per round. All writes are
 atomic: `resume=true` continues a killed run without losing, duplicating or re-asking any label.
 
+Several processes (CPU: gloo, GPUs: NCCL), unchanged otherwise:
+
+  torchrun --nproc_per_node=2 -m pcseg al hpal_synthetic
+
+Training is distributed data parallel; inference and scoring split the training scenes over the
+processes, rank 0 alone selects (the same points as one process), asks the annotator and writes the
+run folder, which every process must see (one machine or a shared filesystem).
+
 Exit status: 0 all rounds done, 3 waiting for a person's answers (al.annotator=export), 2 error.
 """
 
@@ -109,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         if summary.is_file():
             print(summary.read_text())
         return 0
-    al_run = ActiveLearningRun(cfg, args.experiment)
-    outcome = al_run.run(resume=bool(cfg.get("resume", False)))
+    from pcseg.engine.distributed import cleanup
+
+    try:
+        al_run = ActiveLearningRun(cfg, args.experiment)  # joins torchrun's process group, if any
+        outcome = al_run.run(resume=bool(cfg.get("resume", False)))
+    finally:
+        cleanup()
     return WAITING_EXIT_CODE if outcome.status == "waiting" else 0

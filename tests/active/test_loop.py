@@ -47,7 +47,7 @@ class FakeTrainer:
 def config(root, run_dir, *extra):
     return compose_config("hpal_synthetic", [
         f"data.root={root}", f"run_dir={run_dir}", "al.strategy=random", "al.rounds=3", "al.budget_points=25",
-        "al.init.points_per_scene=4", "trainer.progress=false", *extra])
+        "al.init.points_per_scene=4", "trainer.progress=false", "trainer.epochs=8", *extra])
 
 
 def test_budget_accounting_and_warm_start(tiny_dataset, tmp_path):
