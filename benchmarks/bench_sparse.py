@@ -61,6 +61,16 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def _openblas_threads() -> int | None:
+    """Threads of the OpenBLAS that MinkowskiEngine links (its GEMMs run there), None if not loaded."""
+    import ctypes
+
+    try:
+        return int(ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads())
+    except (OSError, AttributeError):
+        return None
+
+
 def run_worker(args: argparse.Namespace) -> dict:
     """Time one backend in this process; returns the measurements."""
     import torch
@@ -80,6 +90,7 @@ def run_worker(args: argparse.Namespace) -> dict:
     model = build_model(args.model, 3, 20, width=args.width, init_seed=args.seed).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rss_before = _peak_rss_mib()
+    load_before = os.getloadavg()[0]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
@@ -105,9 +116,12 @@ def run_worker(args: argparse.Namespace) -> dict:
         "total_s": statistics.median(t[0] + t[1] for t in times),
         "total_all_s": [round(t[0] + t[1], 3) for t in times],
         "threads": torch.get_num_threads(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "peak_rss_mib": round(_peak_rss_mib(), 1),
         "peak_rss_growth_mib": round(_peak_rss_mib() - rss_before, 1),
     }
+    if backend == "minkowski":
+        result["openblas_threads"] = _openblas_threads()
     if device.type == "cuda":
         result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return result
@@ -164,19 +178,28 @@ def _markdown(report: dict) -> str:
         f"MinkowskiEngine {m['minkowski_engine']}. Load average at start {m['load_average_start'][0]:.2f}, "
         f"at end {m['load_average_end'][0]:.2f} (the machine is shared; see the per-iteration totals).",
         "",
-        "| backend | forward s | backward s | total s | all totals s | vs minkowski | threads | peak RSS MiB | RSS growth MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Threads: torch intra-op threads (OpenMP; MKL GEMMs); MinkowskiEngine's coordinate manager is created "
+        "with the same count (its OpenMP loops) and its GEMMs run in OpenBLAS, whose thread count is shown "
+        "in brackets. Load: 1-minute load average before and after the backend's iterations.",
+        "",
+        "| backend | forward s | backward s | total s | all totals s | vs minkowski | threads | load | "
+        "peak RSS MiB | RSS growth MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref = next((r["total_s"] for r in report["results"] if r["backend"] == "minkowski"), None)
     for r in report["results"]:
         ratio = f"{r['total_s'] / ref:.2f}x" if ref else "-"
+        threads = str(r["threads"])
+        if r.get("openblas_threads") is not None:
+            threads += f" ({r['openblas_threads']})"
+        load = "-".join(f"{v:.1f}" for v in r["load_average"]) if "load_average" in r else "-"
         lines.append(
             f"| {r['backend']} | {r['forward_s']:.2f} | {r['backward_s']:.2f} | {r['total_s']:.2f} | "
-            f"{', '.join(f'{t:.2f}' for t in r['total_all_s'])} | {ratio} | {r['threads']} | "
+            f"{', '.join(f'{t:.2f}' for t in r['total_all_s'])} | {ratio} | {threads} | {load} | "
             f"{r['peak_rss_mib']:.0f} | {r['peak_rss_growth_mib']:.0f} |"
         )
     for r in report["failed"]:
-        lines.append(f"| {r['backend']} | failed: {r['error']} | | | | | | | |")
+        lines.append(f"| {r['backend']} | failed: {r['error']} | | | | | | | | |")
     lines += ["", f"Command: `{report['command']}`", ""]
     return "\n".join(lines)
 

@@ -1,8 +1,10 @@
 """The ``torch`` backend: kernel maps + gather/matmul in plain PyTorch (CPU and CUDA, no compilation).
 
 Every convolution, forward and backward, is "gather rows through an index table, then one matrix
-product". No output row is ever written by two contributions (no scatter-add, no atomics), so
-results are bitwise reproducible on CPU and CUDA.
+product". In this formulation no output row is ever written by two contributions (no scatter-add, no
+atomics), so results are bitwise reproducible on CPU and CUDA. The submanifold ``pairs`` algorithm
+(:class:`SubmanifoldPairsFunction`, the CPU default) instead accumulates per-offset products with
+``index_add_``; every call writes distinct rows in a fixed offset order, so it is reproducible too.
 
 Let ``X`` be the input rows, ``W`` the kernel ``(K, C_in, C_out)`` in the canonical offset order
 (:mod:`pcseg.sparse.offsets`), ``G`` the gradient of the output rows, and ``Xp``/``Gp`` the same with a
