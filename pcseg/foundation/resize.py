@@ -6,8 +6,8 @@ mode="bicubic", antialias=True)`` compute; outputs are clamped to [0, 1] as an 8
 
 ``resize_batch`` is the per-image reference (``F.interpolate``). ``resize_boxes`` cuts many boxes out of
 one image and resizes them, either all at once (strided windows + per-box resize matrices: a few GPU
-kernels for any number of boxes) or box by box (faster on a CPU); both give the same numbers up to
-float rounding (tested).
+kernels for any number of boxes) or box by box with two small matrix products (faster on a CPU);
+all give the same numbers up to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -121,6 +121,38 @@ def _resize_boxes_matmul(image: torch.Tensor, boxes: np.ndarray, sh: int, sw: in
     return out.reshape(n, sh, c, sw).permute(0, 2, 1, 3).contiguous()
 
 
+@lru_cache(maxsize=1024)
+def _matrix_tensor(in_size: int, out_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Cached (out_size, in_size) resize matrix as a tensor (read-only use)."""
+    return torch.as_tensor(bicubic_matrix(in_size, out_size), dtype=dtype, device=device)
+
+
+def resize_separable(crop: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize one (C, h, w) image with two dense matrix products: ``R @ crop @ Cᵀ``.
+
+    The same antialiased bicubic resize as ``resize_batch`` (the matrices are exactly its weights), in
+    the cheaper of the two orders. On a CPU this beats ``F.interpolate``'s antialiased kernel (measured
+    0.45-1.1 ms versus 0.8-1.4 ms for 46-111 px crops to 224 px; 0.03-0.1 ms versus 0.1-0.3 ms to
+    32 px), because the GEMMs run at full speed even though most of their weights are zero.
+
+    Args:
+        crop: (C, h, w) float (any strides).
+        size: (out_height, out_width).
+
+    Returns:
+        (C, out_height, out_width), clamped to [0, 1].
+    """
+    c, h, w = crop.shape
+    oh, ow = int(size[0]), int(size[1])
+    rows = _matrix_tensor(h, oh, crop.dtype, crop.device)  # (oh, h)
+    cols = _matrix_tensor(w, ow, crop.dtype, crop.device).T  # (w, ow)
+    if h * w * ow + oh * h * ow <= oh * h * w + oh * w * ow:  # columns first is cheaper
+        out = torch.matmul(rows, torch.matmul(crop, cols))
+    else:
+        out = torch.matmul(torch.matmul(rows, crop), cols)
+    return out.clamp_(0.0, 1.0)
+
+
 def resize_boxes(
     image: torch.Tensor,
     boxes: np.ndarray | torch.Tensor,
@@ -137,16 +169,17 @@ def resize_boxes(
           matrix products with per-box interpolation matrices (each box's 1D resize matrix placed at
           its offset in its window). A handful of kernel launches for any number of boxes: the right
           choice on a GPU, where a per-box loop is launch-bound.
-        * ``"per_box"``: ``F.interpolate`` box by box. On a CPU this is faster (measured: ~1 ms per
-          box up to 224x224 versus ~2.5 ms for the dense matrices, which multiply ~25x more zeros than
-          the 4-5 taps bicubic needs), because per-call overhead is small next to the work.
-        * ``"auto"``: ``"matmul"`` on CUDA, ``"per_box"`` otherwise.
+        * ``"separable"``: box by box, each with two matrix products of its exact size
+          (``resize_separable``). The fastest on a CPU, where per-call overhead is small next to the
+          work and the batched version multiplies many more zeros (windows of the largest box).
+        * ``"per_box"``: ``F.interpolate`` box by box (the reference).
+        * ``"auto"``: ``"matmul"`` on CUDA, ``"separable"`` otherwise.
 
     Args:
         image: (C, H, W) float.
         boxes: (B, 4) integer ``[y0, x0, y1, x1]``, half-open, inside the image, non-empty.
         size: (out_height, out_width).
-        method: "auto", "matmul" or "per_box".
+        method: "auto", "matmul", "separable" or "per_box".
 
     Returns:
         (B, C, out_height, out_width), same dtype and device as ``image``, clamped to [0, 1].
@@ -154,8 +187,8 @@ def resize_boxes(
     boxes = np.asarray(boxes.cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.int64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes must have shape (B, 4), got {boxes.shape}")
-    if method not in ("auto", "matmul", "per_box"):
-        raise ValueError(f"method must be auto, matmul or per_box, got {method!r}")
+    if method not in ("auto", "matmul", "separable", "per_box"):
+        raise ValueError(f"method must be auto, matmul, separable or per_box, got {method!r}")
     c, height, width = image.shape
     sh, sw = int(size[0]), int(size[1])
     if len(boxes) == 0:
@@ -166,7 +199,9 @@ def resize_boxes(
     ).any():
         raise ValueError(f"boxes must be non-empty and inside the {height}x{width} image")
     if method == "auto":
-        method = "matmul" if image.device.type == "cuda" else "per_box"
+        method = "matmul" if image.device.type == "cuda" else "separable"
+    if method == "separable":
+        return torch.stack([resize_separable(image[:, a:b, d:e], (sh, sw)) for a, d, b, e in boxes.tolist()])
     if method == "per_box":
         return torch.cat([resize_batch(image[None, :, a:b, d:e], (sh, sw)) for a, d, b, e in boxes.tolist()])
     return _resize_boxes_matmul(image, boxes, sh, sw).clamp_(0.0, 1.0)

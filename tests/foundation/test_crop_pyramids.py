@@ -11,7 +11,9 @@ from pcseg.foundation.images import as_image_tensor, downsample_image, image_dig
 from pcseg.foundation.pyramid import (
     LerfPyramidConfig,
     OVSHierarchyConfig,
+    CPU_PIXELS_PER_CALL,
     box_average,
+    crops_per_call,
     extract_lerf_pyramid,
     extract_ovs_hierarchy,
     extract_ovs_hierarchy_loop,
@@ -79,10 +81,40 @@ def test_box_average_equals_the_naive_loop():
         total[:, y0:y1, x0:x1] += e[:, None, None]
         count[y0:y1, x0:x1] += 1
     ref = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-    got = box_average(emb, boxes, h, w, channel_chunk=2)
+    got = box_average(emb, boxes, h, w)
     assert got.dtype == np.float32
     assert np.allclose(got, ref, atol=1e-6)
     assert (count == 0).any()  # uncovered pixels exist here and come out as 0
+
+
+def test_box_average_casts_into_a_float16_memmap_and_refuses_read_only_output(tmp_path):
+    rng = np.random.default_rng(1)
+    h, w = 9, 12
+    boxes = np.array([[0, 0, 9, 12], [2, 3, 7, 12], [8, 0, 9, 1], [0, 11, 9, 12]])
+    emb = torch.from_numpy(rng.normal(size=(4, 6)).astype(np.float32))
+    ref = box_average(emb, boxes, h, w)
+    total, count = np.zeros((6, h, w)), np.zeros((h, w))
+    for e, (y0, x0, y1, x1) in zip(emb.numpy().astype(np.float64), boxes):
+        total[:, y0:y1, x0:x1] += e[:, None, None]
+        count[y0:y1, x0:x1] += 1
+    assert np.abs(ref - total / count).max() < 1e-6
+    out = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float16, shape=(6, h, w))
+    assert box_average(emb, boxes, h, w, out=out) is out
+    assert np.array_equal(np.load(tmp_path / "f.npy"), ref.astype(np.float16))
+    with pytest.raises(ValueError, match="read-only"):
+        box_average(emb, boxes, h, w, out=np.load(tmp_path / "f.npy", mmap_mode="r"))
+
+
+def test_crops_per_call_caps_large_inputs_on_the_cpu_only():
+    from types import SimpleNamespace
+
+    cpu = torch.device("cpu")
+    assert crops_per_call(64, SimpleNamespace(device=cpu, input_size=(32, 32))) == 64
+    assert crops_per_call(64, SimpleNamespace(device=cpu, input_size=(224, 224))) == 16
+    assert crops_per_call(64, SimpleNamespace(device=cpu, input_size=(2000, 2000))) == 1
+    assert crops_per_call(8, SimpleNamespace(device=cpu, input_size=(224, 224))) == 8
+    assert CPU_PIXELS_PER_CALL // (224 * 224) == 16
+    assert crops_per_call(64, SimpleNamespace(device=torch.device("cuda"), input_size=(224, 224))) == 64
 
 
 def test_batched_equals_loop_with_the_oracle(oracle, quadrant):
@@ -105,6 +137,11 @@ def test_batched_equals_loop_with_tiny_clip_and_any_batch_size(tiny_clip):
     assert np.abs(fast - loop).max() < 1e-5 * scale
     small_batches = extract_ovs_hierarchy(image, tiny_clip, OVSHierarchyConfig(seed=1, batch_size=7), dtype=np.float32)
     assert np.abs(small_batches - fast).max() < 1e-5 * scale
+    # the official script's grouping (8 crops per encoder call) gives the same loop result
+    loop8 = extract_ovs_hierarchy_loop(image, tiny_clip, cfg, dtype=np.float32, encode_chunk=8)
+    assert np.abs(loop8 - loop).max() < 1e-5 * scale
+    with pytest.raises(ValueError, match="encode_chunk"):
+        extract_ovs_hierarchy_loop(image, tiny_clip, cfg, encode_chunk=0)
 
 
 def test_hierarchy_writes_into_a_given_memmap(tmp_path, oracle, quadrant):

@@ -20,7 +20,7 @@ def test_bicubic_matrix_matches_interpolate_along_one_axis(in_size, out_size):
     assert np.allclose(bicubic_matrix(in_size, out_size).sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("method", ["matmul", "per_box", "auto"])
+@pytest.mark.parametrize("method", ["matmul", "separable", "per_box", "auto"])
 def test_resize_boxes_equals_per_box_resize(method):
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(3, 45, 61, generator=gen)
