@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--height", type=int, default=768, help="image / window height in pixels (default 768)")
     p.add_argument("--view", choices=("iso", "top"), default="iso",
                    help="camera: iso = oblique from above the -x/-y corner, top = straight down, +y up (default iso)")
+    p.add_argument("--max-height", type=float, default=None, metavar="M",
+                   help="hide points more than M metres above the lowest point (e.g. 2.0 opens rooms whose "
+                        "ceiling hides the inside; default: show everything)")
     p.add_argument("--point-size", type=float, default=None, metavar="PX",
                    help="point size in pixels (default: from the point spacing, so surfaces look closed)")
     p.add_argument("--background", choices=("white", "black"), default="white",
@@ -74,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--point-size must be between 0.5 and 50 pixels")
     data = load_viz_data(args.input, args.data, args.scene, pred_path=args.pred, labels_path=args.labels,
                          uncertainty_path=args.uncertainty, class_map_name=args.class_map)
+    if args.max_height is not None:
+        if args.max_height <= 0:
+            raise ConfigError("--max-height must be positive (metres above the lowest point)")
+        data = data.below_height(args.max_height)
+        if data.num_points == 0:
+            raise ConfigError(f"--max-height {args.max_height:g}: no point left to show")
     mode = args.color or default_mode(data)
     reason = unavailable_reason(data, mode)
     if reason is not None:

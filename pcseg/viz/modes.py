@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +49,16 @@ class VizData:
     @property
     def num_points(self) -> int:
         return int(self.coord.shape[0])
+
+    def below_height(self, height: float) -> "VizData":
+        """The points at most ``height`` metres above the lowest one (every array cut alike).
+
+        Indoor scans with a ceiling hide the room from any outside view; cutting at ~2 m opens it.
+        """
+        keep = self.coord[:, 2] <= float(self.coord[:, 2].min()) + height
+        cut = {name: (None if getattr(self, name) is None else getattr(self, name)[keep])
+               for name in ("coord", "rgb", "gt", "pred", "uncertainty", "selected")}
+        return replace(self, **cut, sources={**self.sources, "cut": f"points above {height:g} m hidden"})
 
 
 def unavailable_reason(data: VizData, mode: str) -> str | None:

@@ -17,7 +17,7 @@ def test_help_lists_every_option(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     for option in ("--data", "--scene", "--pred", "--labels", "--uncertainty", "--color", "--png", "--width",
-                   "--height", "--view", "--point-size", "--class-map", "--backend", "1 R  rgb", "6 L  labelled"):
+                   "--height", "--view", "--point-size", "--max-height", "--class-map", "--backend", "1 R  rgb", "6 L  labelled"):
         assert option in out, option
 
 
@@ -59,3 +59,27 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, room_dataset):
     assert "--color error: needs a prediction" in capsys.readouterr().err
     assert main(["viz", str(room_dataset / "scenes" / "room0"), "--width", "5"]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_max_height_cuts_every_array_alike():
+    from pcseg.viz.modes import VizData
+
+    z = np.array([0.5, 1.0, 2.4, 2.6, 3.0], dtype=np.float32)  # lowest point at 0.5 m
+    coord = np.stack([np.arange(5), np.zeros(5), z], 1).astype(np.float32)
+    data = VizData("room", coord, SCANNET20, rgb=np.arange(15, dtype=np.uint8).reshape(5, 3),
+                   gt=np.array([1, 2, 3, 4, 5]), pred=np.array([1, 2, 0, 4, -1]),
+                   uncertainty=np.linspace(0, 1, 5), selected=np.array([True, False, True, False, True]))
+    cut = data.below_height(2.0)  # keeps z <= 2.5
+    assert cut.num_points == 3 and data.num_points == 5
+    np.testing.assert_array_equal(cut.gt, [1, 2, 3])
+    np.testing.assert_array_equal(cut.pred, [1, 2, 0])
+    np.testing.assert_array_equal(cut.rgb, data.rgb[:3])
+    np.testing.assert_array_equal(cut.selected, [True, False, True])
+    np.testing.assert_allclose(cut.uncertainty, [0.0, 0.25, 0.5])
+    assert "2 m" in cut.sources["cut"]
+
+
+def test_max_height_must_leave_points(tmp_path, capsys, room_dataset):
+    rc = main(["viz", "--data", str(room_dataset), "--scene", "room0", "--max-height", "-1", "--png",
+               str(tmp_path / "x.png")])
+    assert rc == 2 and "--max-height must be positive" in capsys.readouterr().err
