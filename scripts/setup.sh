@@ -72,9 +72,11 @@ step "virtual environment at $VENV"
 PY="$VENV/bin/python"
 PIP=(pip_install)
 # pip prints one warning per missing local index folder on this kind of machine: keep the log readable.
+# (`|| true`: grep exits 1 when it has nothing to print, and the ERR trap, inherited by the process
+# substitution under `set -E`, would report a spurious "FAILED" line.)
 pip_install() {
   "$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@" \
-    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2 || true)
 }
 "$PY" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' || die "Python >= 3.10 required"
 

@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         al_run = ActiveLearningRun(cfg, args.experiment)  # joins torchrun's process group, if any
         outcome = al_run.run(resume=bool(cfg.get("resume", False)))
-    finally:
-        cleanup()
+    except BaseException:
+        cleanup(sync=False)
+        raise
+    cleanup()
     return WAITING_EXIT_CODE if outcome.status == "waiting" else 0

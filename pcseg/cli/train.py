@@ -42,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(cfg, resolve=True))
         return 0
     from pcseg.engine import train
+    from pcseg.engine.distributed import cleanup
 
-    train(cfg)
+    try:
+        train(cfg)  # joins torchrun's process group, if any
+    except BaseException:
+        cleanup(sync=False)
+        raise
+    cleanup()
     return 0
