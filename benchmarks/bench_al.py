@@ -6,7 +6,8 @@ strategies (``al.round0_from``: identical labels, identical training). The scrip
 run it again and finished runs are read, interrupted ones continue (``resume=true``).
 
     flock /tmp/pcseg-heavy.lock .venv/bin/python benchmarks/bench_al.py            # the full protocol
-    .venv/bin/python benchmarks/bench_al.py --seeds 0 --rounds 2 --epochs0 1 --epochs 1 --out /tmp/x   # smoke
+    flock /tmp/pcseg-heavy.lock .venv/bin/python benchmarks/bench_al.py --run-seeds 1   # one chunk (then 2, ...)
+    .venv/bin/python benchmarks/bench_al.py --seeds 0 --out /tmp/x al.rounds=2 al.round0_epochs=1 trainer.epochs=1  # smoke
 
 Results: benchmarks/results/al.{md,json,png} (mIoU after every round, mean ± std over seeds, and the
 per-seed numbers).
@@ -63,8 +64,11 @@ def collect(runs: Path, strategies: list[str], seeds: list[int]) -> dict:
             if not summary.is_file():
                 continue
             for rec in json.loads(summary.read_text())["rounds"]:
-                row = table.setdefault(rec["round"], {"labelled_percent": rec["labelled_percent"], "runs": {}})
+                row = table.setdefault(rec["round"], {"labelled_percent": rec["labelled_percent"], "runs": {},
+                                                      "seconds": {}})
                 row["runs"].setdefault(strat, {})[seed] = rec["miou_point"]
+                if not rec.get("copied_from"):  # a shared round 0 is counted once
+                    row["seconds"].setdefault(strat, {})[seed] = rec.get("seconds", 0.0)
     return table
 
 
@@ -74,10 +78,12 @@ def write_results(table: dict, strategies: list[str], seeds: list[int], args: ar
     from pcseg.engine.config import compose_config
 
     cfg = compose_config("hpal_synthetic", list(args.overrides))
-    n_val = max(1, round(args.scenes / 4))
+    info_path = args.data / "scannet" / "dataset.json"
+    sizes = json.loads(info_path.read_text()).get("split_sizes", {}) if info_path.is_file() else {}
+    n_train, n_val = sizes.get("train", "?"), sizes.get("val", "?")
     lines = ["# Active learning on the synthetic rooms: HPAL vs random vs entropy", "",
-             f"`benchmarks/bench_al.py`: {args.scenes} generated rooms (`pcseg prepare synthetic --scenes {args.scenes}`: "
-             f"{args.scenes - n_val} train / {n_val} val), experiment `hpal_synthetic`"
+             f"`benchmarks/bench_al.py`: generated rooms (`pcseg prepare synthetic`, {args.data}: "
+             f"{n_train} train / {n_val} val), experiment `hpal_synthetic`"
              + (f" with {' '.join(args.overrides)}" if args.overrides else "")
              + f": mean teacher, MinkUNet width {cfg.model.width}, {cfg.data.voxel_size} m voxels, [RGB, xyz] input, "
              f"batch {cfg.data.batch_size}, {cfg.al.rounds} rounds; initial labels {cfg.al.init.percent} % of every "
@@ -118,7 +124,11 @@ def write_results(table: dict, strategies: list[str], seeds: list[int], args: ar
         for seed in seeds:
             vals = [table[r]["runs"].get(s, {}).get(seed) for r in sorted(table)]
             lines.append(f"| {s} | {seed} | " + " | ".join("-" if v is None else f"{100 * v:.2f}" for v in vals) + " |")
-    lines += ["", f"Wall time of this invocation: {seconds / 60:.1f} min (CPU, 2 cores shared with other work).", ""]
+    train_s = sum(v for row in table.values() for per in row.get("seconds", {}).values() for v in per.values())
+    lines += ["", f"Compute: {train_s / 60:.1f} min of round time in all (training + evaluation of every round, round 0 "
+              "once per seed; inference, scoring and selection add about 20 s per acquisition), on a 2-core CPU "
+              "shared with other work. mIoU is noisy at this size: compare the paired differences with their std.",
+              ""]
     (out / "al.md").write_text("\n".join(lines))
     (out / "al.json").write_text(json.dumps({"config": vars(args), "rounds": summary}, indent=1, default=str) + "\n")
     plot(summary, strategies, out / "al.png")
@@ -156,11 +166,15 @@ def plot(summary: dict, strategies: list[str], path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path("/tmp/pcseg-bench-al/data"), help="synthetic dataset folder")
-    p.add_argument("--scenes", type=int, default=12, help="rooms to generate if --data is empty (a quarter are val)")
+    p.add_argument("--data", type=Path, default=Path("/tmp/al_bench_data"),
+                   help="synthetic dataset folder (`pcseg prepare synthetic --out` of it; prepared if empty)")
+    p.add_argument("--scenes", type=int, default=32, help="rooms to generate if --data is empty (a quarter are val)")
     p.add_argument("--runs", type=Path, default=Path("/tmp/pcseg-bench-al/runs"), help="folder of the AL runs")
     p.add_argument("--strategies", default="hpal,random,entropy", help="comma-separated strategies")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds of the protocol (reported)")
+    p.add_argument("--run-seeds", default=None, help="run only these seeds now (comma-separated; default: all of "
+                   "--seeds), so the protocol can be done in chunks between other people's heavy runs; the "
+                   "results always report every finished run of --seeds")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="results folder")
     p.add_argument("--report-only", action="store_true", help="only collect finished runs and write the results")
     p.add_argument("overrides", nargs="*", help="hydra overrides for every run (the protocol is the hpal_synthetic "
@@ -173,7 +187,8 @@ def main() -> int:
         root = prepare(args.data, args.scenes)
         args.runs.mkdir(parents=True, exist_ok=True)
         log = args.runs / "bench_al.log"
-        for seed in seeds:
+        run_seeds = [int(s) for s in args.run_seeds.split(",")] if args.run_seeds else seeds
+        for seed in run_seeds:
             first = args.runs / f"{strategies[0]}-seed{seed}"
             for i, strat in enumerate(strategies):
                 dt = run_al(root, args.runs / f"{strat}-seed{seed}", strat, seed, args, first if i else None, log)

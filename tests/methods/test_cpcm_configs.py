@@ -34,7 +34,7 @@ def test_paper_hyper_parameters(suffix, dataset, lc, grid, lm, jitter, labels, l
     assert cpcm.data.weak_labels == f"{cpcm.data.root}/labels/{labels}"
     assert cpcm.data.retain_labels is True  # the fix; data.retain_labels=false is the official behaviour
     assert (cpcm.optim.lr, cpcm.optim.weight_decay, cpcm.optim.momentum, cpcm.optim.dampening) == (
-        0.05 if dataset == "synthetic" else 0.01, 0.001, 0.9, 0.1)
+        0.1 if dataset == "synthetic" else 0.01, 0.001, 0.9, 0.1)
     assert cpcm.optim.scale_lr_by_world_size and cpcm.data.batch_size == 2
     if dataset != "synthetic":
         assert cpcm.trainer.epochs == 180 and m.rampup_epochs == 5
