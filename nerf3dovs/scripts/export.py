@@ -137,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
             iou, acc = view_iou_and_accuracy(label, gt)
             gt_img = palette[gt.argmax(-1)] * gt.any(-1)[..., None]
             _save_png(seg_dir / f"{idx:03d}_gt.png", gt_img.astype(np.uint8))
-            per_view.append({"view": int(idx), "iou": [float(x) for x in iou], "accuracy": acc})
+            mse = float(((outputs["rgb"].clamp(0, 1).cpu() - data["image"][..., :3].float()) ** 2).mean())
+            psnr = -10.0 * float(np.log10(max(mse, 1e-10)))
+            per_view.append({"view": int(idx), "iou": [float(x) for x in iou], "accuracy": acc, "psnr": psnr})
 
     results = {"checkpoint": str(ckpt), "step": int(step), "classes": names, "views": per_view}
     if per_view:
@@ -145,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         results["miou"] = float(ious.mean())
         results["accuracy"] = float(np.mean([v["accuracy"] for v in per_view]))
         results["class_iou"] = {n: float(x) for n, x in zip(names, ious.mean(0))}
+        results["psnr"] = float(np.mean([v["psnr"] for v in per_view]))
         lines = [f"classes: {', '.join(names)}"]
         for v in per_view:
             lines.append(f"view {v['view']}: IoU " + " ".join(f"{x:.4f}" for x in v["iou"]) + f"  accuracy {v['accuracy']:.4f}")

@@ -71,6 +71,7 @@ def test_train_eval_export(ovs_scene, tmp_path, monkeypatch):
     metrics = json.loads((exp / "metrics.json").read_text())
     assert [v["view"] for v in metrics["views"]] == [0, 3]
     assert metrics["miou"] == pytest.approx(results["miou"], abs=1e-6)  # same protocol, same renders
+    assert metrics["psnr"] == pytest.approx(results["psnr"], abs=1e-3)
     for name in ("000_pred.png", "000_gt.png", "003_label.png", "003_rgb.png"):
         assert (exp / "segmentations" / name).is_file()
     assert "mIoU" in (exp / "results.txt").read_text()
