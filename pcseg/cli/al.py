@@ -117,13 +117,9 @@ def run(args: argparse.Namespace) -> int:
         if summary.is_file():
             print(summary.read_text())
         return 0
-    from pcseg.engine.distributed import cleanup
+    from pcseg.engine.distributed import process_group_scope
 
-    try:
+    with process_group_scope():
         al_run = ActiveLearningRun(cfg, args.experiment)  # joins torchrun's process group, if any
         outcome = al_run.run(resume=bool(cfg.get("resume", False)))
-    except BaseException:
-        cleanup(sync=False)
-        raise
-    cleanup()
     return WAITING_EXIT_CODE if outcome.status == "waiting" else 0

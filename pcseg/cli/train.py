@@ -42,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(cfg, resolve=True))
         return 0
     from pcseg.engine import train
-    from pcseg.engine.distributed import cleanup
+    from pcseg.engine.distributed import process_group_scope
 
-    try:
+    with process_group_scope():
         train(cfg)  # joins torchrun's process group, if any
-    except BaseException:
-        cleanup(sync=False)
-        raise
-    cleanup()
     return 0

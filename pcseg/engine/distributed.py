@@ -7,7 +7,9 @@ console script as the torchrun program). NCCL on GPUs, gloo on CPU.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -97,3 +99,14 @@ def cleanup(sync: bool = True) -> None:
     finally:
         gc.collect()
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group_scope() -> Iterator[None]:
+    """Run a command that may join torchrun's group; leave the group on the way out (see `cleanup`)."""
+    try:
+        yield
+    except BaseException:
+        cleanup(sync=False)
+        raise
+    cleanup()
