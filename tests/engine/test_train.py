@@ -68,7 +68,9 @@ def _run_cli(args: list[str]) -> subprocess.Popen:
 
 def test_resume_after_kill_reproduces_the_loss_sequence(tiny_synthetic, tmp_path):
     root = tiny_synthetic / "scannet"
-    extra = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 2, "trainer.eval_every": 100}
+    # batch 1 over 2 train rooms: 2 steps per epoch, a checkpoint after every step (odd steps are mid-epoch)
+    extra = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 1, "trainer.eval_every": 100,
+             "data.batch_size": 1}
     full = tmp_path / "full"
     assert _run_cli(["train", "supervised_synthetic", *tiny_train_overrides(root, full, **extra)]).wait() == 0
     reference = _losses(full)
@@ -82,18 +84,60 @@ def test_resume_after_kill_reproduces_the_loss_sequence(tiny_synthetic, tmp_path
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 5 <= len(_losses(killed)) < 8, "the run must be killed part-way"
-    state = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
-    assert state["iteration"] in (4, 6)
+    # The kill races the checkpoint writes of steps 5 and 6: any complete checkpoint from step 4 on is valid,
+    # and the atomic write means last.pt is never a torn file.
+    killed_at = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["iteration"]
+    assert 4 <= killed_at < 8
 
     resumed = _run_cli(["train", "supervised_synthetic", *tiny_train_overrides(root, killed, **extra), "resume=true"])
     out = resumed.communicate()[0]
     assert resumed.returncode == 0, out
-    assert "resumed at step" in out
+    assert f"resumed at step {killed_at}" in out
     after = _losses(killed)
     assert sorted(after) == list(range(1, 9)), "one loss per step, none duplicated"
     assert after == pytest.approx(reference, rel=0, abs=0), "bitwise-identical losses after resume"
     ref_w = torch.load(full / "checkpoints" / "last.pt", weights_only=True)["model"]
     res_w = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_resume_from_a_mid_epoch_checkpoint_is_exact(tiny_synthetic, tmp_path, monkeypatch):
+    """Deterministic twin of the kill test: the run dies right after the step-5 checkpoint, which lies in the
+    middle of epoch 3 (2 steps per epoch), so the resumed sampler must skip the epoch's first batch."""
+    import pcseg.engine.trainer as trainer_module
+
+    root = tiny_synthetic / "scannet"
+    extra = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 1, "trainer.eval_every": 100,
+             "data.batch_size": 1}
+    full = tmp_path / "full"
+    train(compose_config("supervised_synthetic", tiny_train_overrides(root, full, **extra)))
+    reference = _losses(full)
+
+    real_save = trainer_module.save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        if state["iteration"] == 5:
+            raise _Interrupted
+
+    run = tmp_path / "interrupted"
+    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
+    with pytest.raises(_Interrupted):
+        train(compose_config("supervised_synthetic", tiny_train_overrides(root, run, **extra)))
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["iteration"], state["epoch"], state["batch_in_epoch"]) == (5, 2, 1)
+
+    train(compose_config("supervised_synthetic", [*tiny_train_overrides(root, run, **extra), "resume=true"]))
+    after = _losses(run)
+    assert sorted(after) == list(range(1, 9))
+    assert after == pytest.approx(reference, rel=0, abs=0)
+    ref_w = torch.load(full / "checkpoints" / "last.pt", weights_only=True)["model"]
+    res_w = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
 
 
