@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PCSEG := $(VENV)/bin/pcseg
 DATA ?= data/synthetic
 DEMO_EXPERIMENT ?= cpcm_synthetic
-DEMO_ARGS ?= trainer.epochs=4 trainer.eval_every=2
+DEMO_ARGS ?= trainer.epochs=2 trainer.eval_every=1
 
 .PHONY: setup demo test data bench clean-outputs
 

@@ -9,7 +9,7 @@ Every run is evaluated once, after its last epoch (no best-epoch selection on th
 The script is resumable: runs whose `result.json` exists are read, interrupted ones continue
 (`resume=auto`). Run it in chunks under the heavy lock, then once more to write the report:
 
-    .venv/bin/pcseg prepare synthetic --out /tmp/cpcm_bench_data
+    .venv/bin/pcseg prepare synthetic --out /tmp/cpcm_bench_data --scenes 32   # 24 train + 8 val, as measured
     flock /tmp/pcseg-heavy.lock .venv/bin/python benchmarks/bench_cpcm.py --ratios 0.01pct
     flock /tmp/pcseg-heavy.lock .venv/bin/python benchmarks/bench_cpcm.py --ratios 0.1pct --ceiling
     .venv/bin/python benchmarks/bench_cpcm.py --report-only
@@ -133,11 +133,13 @@ def report(plan: list[dict], args: argparse.Namespace) -> None:
                                         "wall_seconds_mean": float(np.mean([r["wall_seconds"] or r["train_seconds"]
                                                                             for r in rs]))}
     labels = label_counts(args.data)
+    split_sizes = {k: len((args.data / "splits" / f"{k}.txt").read_text().split()) for k in ("train", "val")}
     atomic_write_json(args.results.with_suffix(".json"),
                       {"data": str(args.data), "labelled_points": labels, "summary": summary, "runs": per_run})
 
     lines = ["# CPCM vs baselines on the synthetic rooms", "",
-             "Written by `benchmarks/bench_cpcm.py`. 24 training rooms, 8 validation rooms (the reported ones), "
+             f"Written by `benchmarks/bench_cpcm.py`. {split_sizes['train']} training rooms, {split_sizes['val']} "
+             "validation rooms (the reported ones), "
              "20 classes (ScanNet map). mIoU in %, mean ± std over seeds, of the final model (one evaluation "
              "after the last epoch; no best-epoch selection). Voxel mIoU is the CPCM protocol; point mIoU maps "
              "every original point to its voxel.", ""]
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args.data = args.data.resolve()
     if not (args.data / "dataset.json").is_file():
         sys.exit(f"bench_cpcm: {args.data} is not a prepared dataset; run "
-                 f"`.venv/bin/pcseg prepare synthetic --out {args.data.parent}` first")
+                 f"`.venv/bin/pcseg prepare synthetic --out {args.data.parent} --scenes 32` first")
     plan = run_plan(args)
     if not args.report_only:
         todo = [r for r in plan if selected(r, args) and read(r) is None]

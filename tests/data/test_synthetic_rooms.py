@@ -69,3 +69,14 @@ def test_room_plan_names_and_splits():
     assert all(p.area != "Area_5" for p in plans if p.split == "train")
     assert len({p.s3dis_scene for p in plans}) == 32 and len({p.scannet_name for p in plans}) == 32
     assert {p.room_type for p in plans if p.split == "val"} == {p.room_type for p in plans}
+
+
+def test_default_plan_adds_training_rooms_and_keeps_eight_val_rooms():
+    from pcseg.data.synthetic.generate import DEFAULT_NUM_SCENES
+
+    plans = plan_rooms(DEFAULT_NUM_SCENES)
+    assert DEFAULT_NUM_SCENES == 104
+    assert [p.index for p in plans if p.split == "val"] == list(range(96, 104))
+    small = plan_rooms(32)  # the benchmarks' set: same names and splits as before the default grew
+    assert [p.scannet_name for p in small if p.split == "val"] == [f"synth{i:04d}_00" for i in range(24, 32)]
+    assert [p.split for p in plan_rooms(8)].count("val") == 2  # a quarter while that is below 8
