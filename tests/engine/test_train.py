@@ -66,11 +66,14 @@ def _run_cli(args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+# batch 1 over 2 train rooms: 2 steps per epoch, a checkpoint after every step (odd steps are mid-epoch)
+RESUME_RUN = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 1, "trainer.eval_every": 100,
+              "data.batch_size": 1}
+
+
 def test_resume_after_kill_reproduces_the_loss_sequence(tiny_synthetic, tmp_path):
     root = tiny_synthetic / "scannet"
-    # batch 1 over 2 train rooms: 2 steps per epoch, a checkpoint after every step (odd steps are mid-epoch)
-    extra = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 1, "trainer.eval_every": 100,
-             "data.batch_size": 1}
+    extra = RESUME_RUN
     full = tmp_path / "full"
     assert _run_cli(["train", "supervised_synthetic", *tiny_train_overrides(root, full, **extra)]).wait() == 0
     reference = _losses(full)
@@ -111,8 +114,7 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tiny_synthetic, tmp_path, m
     import pcseg.engine.trainer as trainer_module
 
     root = tiny_synthetic / "scannet"
-    extra = {"trainer.max_iterations": 8, "trainer.checkpoint_every_iters": 1, "trainer.eval_every": 100,
-             "data.batch_size": 1}
+    extra = RESUME_RUN
     full = tmp_path / "full"
     train(compose_config("supervised_synthetic", tiny_train_overrides(root, full, **extra)))
     reference = _losses(full)
